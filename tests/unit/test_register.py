@@ -74,7 +74,7 @@ def test_move_in_before_the_move_out_date_is_refused():
 
 def test_move_in_from_inside_the_city_is_refused():
     r = Registry()
-    field, rule = refused(RuleViolation, r.run, "move_in", {"persons": [person()], "address": address(), "prior_address": address(lg=KITA)})
+    _field, rule = refused(RuleViolation, r.run, "move_in", {"persons": [person()], "address": address(), "prior_address": address(lg=KITA)})
     assert rule == "REG-R1/move-in-from-outside"
 
 
@@ -110,7 +110,7 @@ def test_move_within_that_changes_more_than_the_address_is_refused():
 def test_move_within_to_the_same_address_is_refused():
     r = Registry()
     ids = move_in_family(r)
-    field, rule = refused(RuleViolation, r.run, "move_within", {"household_id": r.persons[ids[0]].household_id, "person_ids": ids, "address": address()}, effective="2026-04-15")
+    _field, rule = refused(RuleViolation, r.run, "move_within", {"household_id": r.persons[ids[0]].household_id, "person_ids": ids, "address": address()}, effective="2026-04-15")
     assert rule == "REG-R1/move-within-same-address"
 
 
@@ -128,7 +128,7 @@ def test_part_of_a_household_moving_forms_a_new_household():
 def test_death_before_birth_is_refused():
     r = Registry()
     ids = move_in_family(r)
-    field, rule = refused(RuleViolation, r.run, "death", {"person_id": ids[2], "household_id": r.persons[ids[2]].household_id}, effective="2014-12-31")
+    _field, rule = refused(RuleViolation, r.run, "death", {"person_id": ids[2], "household_id": r.persons[ids[2]].household_id}, effective="2014-12-31")
     assert rule in ("REG-R1/death-before-birth", "REG-R1/date-order")
 
 
@@ -185,7 +185,7 @@ def test_birth_gets_a_new_code_and_a_number_request():
     assert child.name_kana == "サッポロ　ジロウ"  # hiragana accepted, stored as katakana
     assert child.juminhyo_code and child.individual_number is None
     assert out.new_individual_numbers == (child.person_id,)
-    field, rule = refused(RuleViolation, r.run, "birth", {"household_id": hid, "child": person("札幌　三郎", "サッポロ　サブロウ", "2026-04-14", rel="子")}, effective="2026-04-15")
+    _field, rule = refused(RuleViolation, r.run, "birth", {"household_id": hid, "child": person("札幌　三郎", "サッポロ　サブロウ", "2026-04-14", rel="子")}, effective="2026-04-15")
     assert rule == "REG-R1/dates"
 
 
@@ -214,7 +214,7 @@ def test_number_change_checks_the_check_digit_and_keeps_both():
     refused(InvalidInput, r.run, "individual_number_change", {"person_id": ids[1], "new_number": "621498320250", "reason": "指定"}, effective="2026-04-15")
     out = r.run("individual_number_change", {"person_id": ids[1], "new_number": "621498320257", "reason": "指定"}, effective="2026-04-15")
     assert out.details["designated"] is True and r.persons[ids[1]].individual_number == "621498320257"
-    field, rule = refused(RuleViolation, r.run, "individual_number_change", {"person_id": ids[2], "new_number": "621498320257", "reason": "変更"}, effective="2026-04-15")
+    _field, rule = refused(RuleViolation, r.run, "individual_number_change", {"person_id": ids[2], "new_number": "621498320257", "reason": "変更"}, effective="2026-04-15")
     assert rule == "REG-E9/unique"
 
 

@@ -1,0 +1,138 @@
+"""The ``juki`` command: init, seed, serve, demo (the entry point translates errors to exit codes).
+
+    juki init                          create or migrate the database (JUKI_DATABASE_URL)
+    juki seed --residents N [--seed S] load a deterministic synthetic city
+    juki serve [--host H] [--port P]   serve the API
+    juki demo                          a seeded municipality on the embedded default, and its URL
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+from juki.domain.errors import JukiError
+
+EXIT_INPUT = 2
+EXIT_REFUSED = 3
+
+
+def _register():  # type: ignore[no-untyped-def]
+    from juki.config import Register
+
+    return Register()
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from juki.adapters.db.migrate import current_revision, upgrade
+
+    reg = _register()
+    before = current_revision(reg.settings.database_url)
+    upgrade(reg.settings.database_url)
+    after = current_revision(reg.settings.database_url)
+    reg.keyring  # noqa: B018  (creates the key file outside the database on first use)
+    where = reg.settings.database_url.split("@")[-1]
+    print(f"データベースを準備しました / database ready: {where} (revision {before or '-'} → {after})")
+    print(f"鍵ファイル / key file: {reg.settings.key_file}")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from juki.adapters.db.migrate import upgrade
+    from juki.services.seeding import seed_city
+
+    reg = _register()
+    upgrade(reg.settings.database_url)
+    started = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        rate = done / max(time.perf_counter() - started, 1e-9)
+        print(f"  {done:,} / {total:,} 人 ({rate:,.0f} 人/秒)", file=sys.stderr)
+
+    persons, households = seed_city(reg, args.residents, args.seed, progress=progress if not args.quiet else None)
+    elapsed = time.perf_counter() - started
+    print(f"合成住民を登録しました / seeded {persons:,} residents in {households:,} households "
+          f"({reg.jurisdiction.name}, seed {args.seed}) in {elapsed:.1f} s")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from juki.adapters.db.migrate import upgrade
+    from juki.api.app import create_app
+
+    reg = _register()
+    upgrade(reg.settings.database_url)
+    print(f"juki ({reg.jurisdiction.name}) を起動します: http://{args.host}:{args.port}/", flush=True)
+    uvicorn.run(create_app(reg), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from juki.adapters.db.migrate import upgrade
+    from juki.api.app import create_app
+    from juki.services.seeding import seed_city
+
+    os.environ.setdefault("JUKI_DATABASE_URL", f"sqlite:///{os.path.abspath('var/demo.db')}")
+    os.environ.setdefault("JUKI_KEY_FILE", os.path.abspath("var/demo-keys.json"))
+    os.makedirs("var", exist_ok=True)
+    reg = _register()
+    upgrade(reg.settings.database_url)
+    if reg.store.counts().residents == 0:
+        print(f"合成の市を作成しています / seeding a synthetic {reg.jurisdiction.name} of {args.residents:,} residents…", flush=True)
+        seed_city(reg, args.residents, args.seed)
+    c = reg.store.counts()
+    url = f"http://{args.host}:{args.port}/"
+    print(f"juki デモ: {reg.jurisdiction.name}（住民 {c.residents:,} 人・世帯 {c.households:,}）", flush=True)
+    print(f"  URL: {url}    API: {url}docs    検索の例: {url}api/v1/search?kana=サ (X-Juki-User / X-Juki-Terminal ヘッダー)", flush=True)
+    print("  停止: Ctrl+C", flush=True)
+    if args.no_serve:
+        return 0
+    uvicorn.run(create_app(reg), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="juki", description="juki 住民基本台帳システム")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("init", help="データベースの作成・移行 / create or migrate the database").set_defaults(func=cmd_init)
+    s = sub.add_parser("seed", help="合成の市を登録 / load a synthetic city")
+    s.add_argument("--residents", type=int, required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_seed)
+    v = sub.add_parser("serve", help="API を起動 / serve the API")
+    v.add_argument("--host", default="127.0.0.1")
+    v.add_argument("--port", type=int, default=8000)
+    v.set_defaults(func=cmd_serve)
+    d = sub.add_parser("demo", help="合成の市でデモを起動 / run a seeded demo municipality")
+    d.add_argument("--host", default="127.0.0.1")
+    d.add_argument("--port", type=int, default=8000)
+    d.add_argument("--residents", type=int, default=20_000)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--no-serve", action="store_true", help="seed and print, do not serve")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if getattr(args, "residents", 1) is not None and getattr(args, "residents", 1) < 1:
+        print("--residents は1以上 / --residents must be at least 1", file=sys.stderr)
+        return EXIT_INPUT
+    try:
+        return int(args.func(args))
+    except JukiError as e:
+        for p in e.problems:
+            print(f"エラー / error: {p.field or '-'}: {p.ja} / {p.en} [{p.rule}]", file=sys.stderr)
+        return EXIT_INPUT if e.kind == "invalid_input" else EXIT_REFUSED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Settings from the environment, and the composition root that wires a register together."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from juki.adapters.db.engine import default_database_url, make_engine
+from juki.adapters.db.store import Store
+from juki.adapters.keys import Keyring
+from juki.domain.municipalities import jurisdiction
+from juki.domain.register import Jurisdiction
+
+
+@dataclass(frozen=True)
+class Settings:
+    """``JUKI_DATABASE_URL`` (default: a SQLite file ``./var/juki.db``), ``JUKI_KEY_FILE`` (the 個人番号
+    encryption keys, kept outside the database; default ``./var/juki-keys.json``), ``JUKI_MUNICIPALITY``
+    (地方公共団体コード, default 011002 札幌市)."""
+
+    database_url: str = field(default_factory=default_database_url)
+    key_file: Path = field(default_factory=lambda: Path(os.environ.get("JUKI_KEY_FILE", "var/juki-keys.json")))
+    lg_code: str = field(default_factory=lambda: os.environ.get("JUKI_MUNICIPALITY", "011002"))
+
+
+class Register:
+    """One municipality's register: engine, keys, store and services, built once."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+
+    @cached_property
+    def jurisdiction(self) -> Jurisdiction:
+        return jurisdiction(self.settings.lg_code)
+
+    @cached_property
+    def engine(self):  # type: ignore[no-untyped-def]
+        return make_engine(self.settings.database_url)
+
+    @cached_property
+    def keyring(self) -> Keyring:
+        return Keyring.load_or_create(self.settings.key_file)
+
+    @cached_property
+    def store(self) -> Store:
+        return Store(self.engine, self.keyring)
+
+    @cached_property
+    def changes(self):  # type: ignore[no-untyped-def]
+        from juki.services.changes import ChangeService
+
+        return ChangeService(self.store, self.jurisdiction)
+
+    @cached_property
+    def queries(self):  # type: ignore[no-untyped-def]
+        from juki.services.queries import QueryService
+
+        return QueryService(self.store)

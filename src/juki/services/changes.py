@@ -1,0 +1,234 @@
+"""Use cases of the 異動: submit a change, approve, return or reject it (REG-EVENTS, REG-R3, REG-R4).
+
+A change entered by one user takes effect only when a *different* user approves it (四つの目, REG-R3).
+On submission the command is checked whole against the current register (a dry run of the domain with
+placeholder ids, so nothing is allocated or written when it is refused) and stored as a request with the
+household versions the clerk saw.  On approval it is decided again against the register as it is then;
+the event, every new version, the current projections and the outbox row are written in one transaction,
+and a household changed by someone else in between makes the approval fail with a conflict (REG-R1 排他).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from juki.adapters.db.history import cancellation_target, last_change_dates
+from juki.adapters.db.store import RequestRow, Store, Tx
+from juki.domain import identifiers
+from juki.domain.changes import Cancellation, Command, command_from_json, to_json
+from juki.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, RuleViolation
+from juki.domain.events import ChangeKind, Origin, Outcome, Provenance
+from juki.domain.register import CancellationTarget, Context, Jurisdiction, decide, lookups
+
+Clock = Callable[[], dt.datetime]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts and from where (操作者ID, 端末ID): every service call takes one."""
+
+    user_id: str
+    terminal: str
+
+
+@dataclass(frozen=True)
+class Submitted:
+    request_id: int
+    kind: ChangeKind
+    summary: str
+    late: bool
+    duplicate: bool = False  # the same idempotency key was submitted before
+
+
+@dataclass(frozen=True)
+class Approved:
+    request_id: int
+    event_seq: int
+    outcome: Outcome
+
+
+class _PlaceholderIds:
+    """Ids for the dry run at submission: nothing is allocated until approval."""
+
+    def __init__(self) -> None:
+        self._n = itertools.count(1)
+
+    def person_id(self) -> str:
+        return f"新規{next(self._n)}"
+
+    def household_id(self) -> str:
+        return f"新世帯{next(self._n)}"
+
+    def juminhyo_code(self) -> str:
+        return f"未付番{next(self._n)}"
+
+
+class _StoreIds:
+    """Real ids at approval: 宛名番号/世帯番号 from the register's counters; 住民票コード random with its
+    check digit and unique in this register (issued by 機構 once the 住基ネット node is connected)."""
+
+    def __init__(self, tx: Tx) -> None:
+        self.tx = tx
+
+    def person_id(self) -> str:
+        return self.tx.allocate_ids("person", 1)[0]
+
+    def household_id(self) -> str:
+        return self.tx.allocate_ids("household", 1)[0]
+
+    def juminhyo_code(self) -> str:
+        while True:
+            first = f"{secrets.randbelow(10**10):010d}"
+            code = first + identifiers.juminhyo_code_check_digit(first)
+            if self.tx.person_id_by_juminhyo_code(code) is None:
+                return code
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class ChangeService:
+    """届出 and 職権 changes with the four-eyes approval (REG-R3)."""
+
+    def __init__(self, store: Store, jurisdiction: Jurisdiction, clock: Clock = _utc_now) -> None:
+        self.store = store
+        self.jurisdiction = jurisdiction
+        self.clock = clock
+
+    def today(self) -> dt.date:
+        """Today in Japan (JST), the date every 届出 is dated by."""
+        return self.clock().astimezone(dt.timezone(dt.timedelta(hours=9))).date()
+
+    # --- submission ------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        kind: ChangeKind | str,
+        payload: dict[str, Any],
+        *,
+        actor: Actor,
+        origin: Origin,
+        legal_basis: str,
+        effective_date: dt.date,
+        notified_date: dt.date,
+        case_ref: str = "",
+        agent: str = "",
+        idempotency_key: str | None = None,
+    ) -> Submitted:
+        """Check a change whole and queue it for approval; nothing is written when it is refused."""
+        command = command_from_json(kind, payload)
+        provenance = Provenance(origin, legal_basis, effective_date, notified_date, actor.user_id,
+                                actor.terminal, case_ref, agent)
+        canonical = to_json(command)
+        with self.store.transaction() as tx:
+            if idempotency_key:
+                previous = tx.request_by_idempotency_key(idempotency_key)
+                if previous is not None:
+                    if previous.kind != command.kind.value or previous.payload != canonical:
+                        raise Conflict(Problem(
+                            "idempotency_key", "REG-R3/duplicate",
+                            "同じ受付キーで内容の異なる届出が既にあります。",
+                            "A different change was already submitted with this idempotency key."))
+                    return Submitted(previous.request_id, command.kind, previous.summary, False, duplicate=True)
+            ctx = self._context(tx, command, provenance, _PlaceholderIds())
+            outcome = decide(command, ctx)
+            household_ids = sorted({h.household_id for h in outcome.households if h.household_id in ctx.households})
+            expected = {hid: v for hid, (_, v) in tx.households(household_ids).items()}
+            request_id = tx.add_request(
+                kind=command.kind.value, payload=canonical, provenance=provenance, household_ids=household_ids,
+                expected_versions=expected, summary=outcome.summary_ja, idempotency_key=idempotency_key,
+            )
+        return Submitted(request_id, command.kind, outcome.summary_ja, outcome.late)
+
+    # --- decisions -------------------------------------------------------------------------------
+
+    def approve(self, request_id: int, *, actor: Actor) -> Approved:
+        """決裁: a second user makes the change effective (REG-R3), in one transaction (house rule 4)."""
+        with self.store.transaction() as tx:
+            row = self._pending(tx, request_id, actor)
+            command = command_from_json(row.kind, row.payload)
+            provenance = row.provenance
+            ctx = self._context(tx, command, provenance, _StoreIds(tx))
+            try:
+                outcome = decide(command, ctx)
+            except (RuleViolation, NotFound, InvalidInput) as e:
+                # It passed these checks when entered, so the register has changed since.
+                raise Conflict([
+                    Problem("request_id", "REG-CONCURRENCY",
+                            "受付後に住民票が変更されたため、この届出はそのままでは決裁できません。差し戻してください。",
+                            "The register changed after this request was entered; return it to the clerk."),
+                    *e.problems,
+                ]) from None
+            seq = tx.apply(outcome, provenance, approved_by=actor.user_id, request_id=request_id,
+                           expected_versions=row.expected_versions)
+            tx.add_decision(request_id=request_id, decision="approved", decided_by=actor.user_id,
+                            terminal=actor.terminal, reason="", event_seq=seq)
+        return Approved(request_id, seq, outcome)
+
+    def return_request(self, request_id: int, *, actor: Actor, reason: str) -> None:
+        """差戻し: back to the clerk with a reason; the request is closed and entered anew."""
+        self._decide(request_id, actor, "returned", reason)
+
+    def reject(self, request_id: int, *, actor: Actor, reason: str) -> None:
+        """却下: the change is refused, with a reason."""
+        self._decide(request_id, actor, "rejected", reason)
+
+    def _decide(self, request_id: int, actor: Actor, decision: str, reason: str) -> None:
+        if not reason or not reason.strip():
+            raise InvalidInput(Problem("reason", "REG-R3/reason", "理由を入力してください。",
+                                       "A reason is required."))
+        with self.store.transaction() as tx:
+            self._pending(tx, request_id, actor, allow_self=decision == "returned")
+            tx.add_decision(request_id=request_id, decision=decision, decided_by=actor.user_id,
+                            terminal=actor.terminal, reason=reason.strip(), event_seq=None)
+
+    def _pending(self, tx: Tx, request_id: int, actor: Actor, *, allow_self: bool = False) -> RequestRow:
+        row = tx.request(request_id)
+        if row is None:
+            raise NotFound(Problem("request_id", "REG-R3", f"届出 {request_id} はありません。",
+                                   f"There is no request {request_id}."))
+        if row.decision is not None:
+            raise Conflict(Problem("request_id", "REG-R3/decided",
+                                   f"届出 {request_id} は既に処理済みです（{row.decision}）。",
+                                   f"Request {request_id} has already been decided ({row.decision})."))
+        if not allow_self and row.entered_by == actor.user_id:
+            raise Forbidden(Problem("approved_by", "REG-R3/four-eyes",
+                                    "入力した職員は自分の届出を決裁できません。別の職員が確認してください。",
+                                    "The user who entered a change cannot approve it; another user must."))
+        return row
+
+    # --- the context the domain decides in -------------------------------------------------------
+
+    def _context(self, tx: Tx, command: Command, provenance: Provenance, ids: Any) -> Context:
+        ctx = Context(jurisdiction=self.jurisdiction, provenance=provenance, today=self.today(), ids=ids)
+        persons = tx.persons(command.named_person_ids())
+        household_ids = set(command.named_household_ids())
+        household_ids.update(p.household_id for p in persons.values() if p.is_resident)
+        codes, numbers = lookups(command)
+        for code in codes:
+            if (pid := tx.person_id_by_juminhyo_code(code)) is not None:
+                ctx.by_juminhyo_code[code] = tx.persons([pid])[pid]
+        for number in numbers:
+            if (pid := tx.person_id_by_individual_number(number)) is not None:
+                ctx.by_individual_number[number] = tx.persons([pid])[pid]
+        if isinstance(command, Cancellation):
+            ctx.cancellation = cancellation_target(tx, command.event_seq)
+            if ctx.cancellation is not None:
+                persons.update(tx.persons(ctx.cancellation.persons_after))
+                household_ids.update(ctx.cancellation.households_after)
+        for hid, (household, _version) in tx.households(sorted(household_ids)).items():
+            ctx.households[hid] = household
+            for member in tx.household_members(hid):
+                persons[member.person_id] = member
+        ctx.persons.update(persons)
+        ctx.last_change.update(last_change_dates(tx, ctx.persons, ctx.households))
+        return ctx
+
+
+__all__ = ["Actor", "Approved", "CancellationTarget", "ChangeService", "Submitted"]
