@@ -29,8 +29,11 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Migrate the database at ``url`` to ``revision`` (default: the newest)."""
+def upgrade(url: str, revision: str = "heads") -> None:
+    """Migrate the database at ``url`` to ``revision`` (default: the newest of every branch).
+
+    Each package that owns tables (register, audit, access) has its own branch of revisions off
+    ``0001``, so that they can evolve independently; ``heads`` applies them all."""
     engine = make_engine(url)
     try:
         with engine.begin() as conn:
@@ -54,15 +57,16 @@ def downgrade(url: str, revision: str) -> None:
 
 
 def current_revision(url: str) -> str | None:
-    """The revision the database is at (None for an empty database)."""
+    """The revision(s) the database is at, comma-separated when several branches (None when empty)."""
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            heads = MigrationContext.configure(conn).get_current_heads()
+            return ",".join(sorted(heads)) or None
     finally:
         engine.dispose()
 
 
 def head_revision() -> str | None:
-    """The newest revision shipped with this code."""
-    return ScriptDirectory.from_config(alembic_config("")).get_current_head()
+    """The newest revision(s) shipped with this code, comma-separated when several branches."""
+    return ",".join(sorted(ScriptDirectory.from_config(alembic_config("")).get_heads())) or None
