@@ -13,12 +13,15 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import tempfile
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
 
 from juki.adapters.db.migrate import upgrade
 from juki.config import Register, Settings
@@ -37,25 +40,53 @@ TABLES = ("change_requests", "change_decisions", "events", "person_versions", "h
 SURNAMES = [("佐藤", "サトウ"), ("鈴木", "スズキ"), ("髙橋", "タカハシ"), ("𠮷田", "ヨシダ"), ("渡邊", "ワタナベ")]
 GIVEN = [("太郎", "タロウ"), ("花子", "ハナコ"), ("翔", "ショウ"), ("美咲", "ミサキ")]
 
-_template: Path | None = None
+class Databases:
+    """A fresh migrated database per example: a copied SQLite file, or a PostgreSQL database cloned
+    from a migrated template (CREATE DATABASE … TEMPLATE), dropped afterwards."""
 
+    def __init__(self, pg_admin: sa.Engine | None) -> None:
+        self.pg_admin = pg_admin
+        self.dir = Path(tempfile.mkdtemp(prefix="juki-stateful-"))
+        if pg_admin is None:
+            self.template = f"sqlite:///{self.dir / 'template.db'}"
+        else:
+            self.template_name = f"juki_t_tpl_{uuid.uuid4().hex[:10]}"
+            with pg_admin.connect() as c:
+                c.execute(sa.text(f'CREATE DATABASE "{self.template_name}" TEMPLATE template0 ENCODING \'UTF8\''))
+            self.template = pg_admin.url.set(database=self.template_name).render_as_string(hide_password=False)
+        upgrade(self.template)
 
-def _template_db() -> Path:
-    global _template
-    if _template is None:
-        d = Path(tempfile.mkdtemp(prefix="juki-stateful-"))
-        _template = d / "template.db"
-        upgrade(f"sqlite:///{_template}")
-    return _template
+    def new(self) -> tuple[str, Callable[[], None]]:
+        if self.pg_admin is None:
+            path = self.dir / f"{uuid.uuid4().hex}.db"
+            shutil.copy(self.dir / "template.db", path)
+            return f"sqlite:///{path}", lambda: path.unlink()
+        name = f"juki_t_{uuid.uuid4().hex[:12]}"
+        admin = self.pg_admin
+        with admin.connect() as c:
+            c.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{self.template_name}"'))
+
+        def drop() -> None:
+            with admin.connect() as c:
+                c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+        return admin.url.set(database=name).render_as_string(hide_password=False), drop
+
+    def close(self) -> None:
+        if self.pg_admin is not None:
+            with self.pg_admin.connect() as c:
+                c.execute(sa.text(f'DROP DATABASE IF EXISTS "{self.template_name}" WITH (FORCE)'))
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class RegisterMachine(RuleBasedStateMachine):
+    databases: Databases
+
     def __init__(self) -> None:
         super().__init__()
         self.dir = Path(tempfile.mkdtemp(prefix="juki-sm-"))
-        shutil.copy(_template_db(), self.dir / "juki.db")
-        self.reg = Register(Settings(database_url=f"sqlite:///{self.dir / 'juki.db'}", key_file=self.dir / "k.json",
-                                     lg_code="011002"))
+        url, self.drop = self.databases.new()
+        self.reg = Register(Settings(database_url=url, key_file=self.dir / "k.json", lg_code="011002"))
         self.reg.changes.clock = lambda: dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
         self.day = START
         self.seen_versions: dict[tuple[str, int], object] = {}
@@ -65,6 +96,7 @@ class RegisterMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         self.reg.engine.dispose()
+        self.drop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     # --- helpers -------------------------------------------------------------------------------
@@ -260,6 +292,16 @@ class RegisterMachine(RuleBasedStateMachine):
             assert self.reg.store.person_current(pid) == person_from_json(snap, self.reg.store.person_current(pid).individual_number)
 
 
-TestRegisterMachine = RegisterMachine.TestCase
-TestRegisterMachine.settings = settings(max_examples=40, stateful_step_count=20, deadline=None,
-                                        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(max_examples=40, stateful_step_count=20, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_random_changes_keep_the_invariants(engine: str, request: pytest.FixtureRequest) -> None:
+    admin = request.getfixturevalue("pg_admin_engine") if engine == "postgresql" else None
+    databases = Databases(admin)
+    machine = type("Machine", (RegisterMachine,), {"databases": databases})
+    try:
+        run_state_machine_as_test(machine, settings=SETTINGS)
+    finally:
+        databases.close()
