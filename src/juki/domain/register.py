@@ -120,6 +120,7 @@ class Context:
     by_juminhyo_code: dict[str, PersonRecord] = field(default_factory=dict)
     by_individual_number: dict[str, PersonRecord] = field(default_factory=dict)
     last_change: dict[str, dt.date] = field(default_factory=dict)  # record id → its latest 異動日
+    versions: dict[str, int] = field(default_factory=dict)  # household id → row version read (concurrency)
     cancellation: CancellationTarget | None = None
 
 

@@ -139,7 +139,7 @@ class ChangeService:
             ctx = self._context(tx, command, provenance, _PlaceholderIds())
             outcome = decide(command, ctx)
             household_ids = sorted({h.household_id for h in outcome.households if h.household_id in ctx.households})
-            expected = {hid: v for hid, (_, v) in tx.households(household_ids).items()}
+            expected = {hid: ctx.versions[hid] for hid in household_ids}
             request_id = tx.add_request(
                 kind=command.kind.value, payload=canonical, provenance=provenance, household_ids=household_ids,
                 expected_versions=expected, summary=outcome.summary_ja, idempotency_key=idempotency_key,
@@ -206,26 +206,29 @@ class ChangeService:
     # --- the context the domain decides in -------------------------------------------------------
 
     def _context(self, tx: Tx, command: Command, provenance: Provenance, ids: Any) -> Context:
+        """Load what ``command`` names: its households with all their members, its persons, the persons
+        found by the 住民票コード / 個人番号 of anyone entering, and for a 取消 the versions around the
+        cancelled change.  Households and their members are read in two queries whatever their number."""
         ctx = Context(jurisdiction=self.jurisdiction, provenance=provenance, today=self.today(), ids=ids)
         persons = tx.persons(command.named_person_ids())
         household_ids = set(command.named_household_ids())
         household_ids.update(p.household_id for p in persons.values() if p.is_resident)
         codes, numbers = lookups(command)
-        for code in codes:
-            if (pid := tx.person_id_by_juminhyo_code(code)) is not None:
-                ctx.by_juminhyo_code[code] = tx.persons([pid])[pid]
-        for number in numbers:
-            if (pid := tx.person_id_by_individual_number(number)) is not None:
-                ctx.by_individual_number[number] = tx.persons([pid])[pid]
+        found = {tx.person_id_by_juminhyo_code(code): ("code", code) for code in codes}
+        found.update({tx.person_id_by_individual_number(n): ("number", n) for n in numbers})
+        found.pop(None, None)
         if isinstance(command, Cancellation):
             ctx.cancellation = cancellation_target(tx, command.event_seq)
             if ctx.cancellation is not None:
-                persons.update(tx.persons(ctx.cancellation.persons_after))
+                persons.update(ctx.cancellation.persons_after)
                 household_ids.update(ctx.cancellation.households_after)
-        for hid, (household, _version) in tx.households(sorted(household_ids)).items():
-            ctx.households[hid] = household
-            for member in tx.household_members(hid):
-                persons[member.person_id] = member
+        loaded = tx.households(sorted(household_ids))
+        ctx.versions = {hid: version for hid, (_, version) in loaded.items()}
+        ctx.households = {hid: household for hid, (household, _) in loaded.items()}
+        wanted = {m for h in ctx.households.values() for m in h.member_ids} | set(found) | set(persons)
+        persons.update(tx.persons(wanted))
+        for pid, (what, value) in found.items():
+            (ctx.by_juminhyo_code if what == "code" else ctx.by_individual_number)[value] = persons[pid]
         ctx.persons.update(persons)
         ctx.last_change.update(last_change_dates(tx, ctx.persons, ctx.households))
         return ctx

@@ -720,18 +720,19 @@ class Tx(Reads):
             summary=summary,
             idempotency_key=idempotency_key,
         )
-        if idempotency_key is not None:
+        if idempotency_key is None:
+            return _inserted_id(self._conn.execute(change_requests.insert(), values))
+        existing = self.request_by_idempotency_key(idempotency_key)
+        if existing is not None:
+            raise DuplicateRequest(existing.request_id, idempotency_key)
+        try:
+            # a savepoint, so that after a concurrent duplicate the transaction can still look it up
+            with self._conn.begin_nested():
+                res = self._conn.execute(change_requests.insert(), values)
+        except sa.exc.IntegrityError:
             existing = self.request_by_idempotency_key(idempotency_key)
             if existing is not None:
-                raise DuplicateRequest(existing.request_id, idempotency_key)
-        try:
-            with self._conn.begin_nested():
-                res = self._conn.execute(change_requests.insert().values(**values))
-        except sa.exc.IntegrityError:
-            if idempotency_key is not None:
-                existing = self.request_by_idempotency_key(idempotency_key)
-                if existing is not None:
-                    raise DuplicateRequest(existing.request_id, idempotency_key) from None
+                raise DuplicateRequest(existing.request_id, idempotency_key) from None
             raise
         return _inserted_id(res)
 
@@ -755,19 +756,19 @@ class Tx(Reads):
             )
         if req.decision is not None:
             raise _already_decided(request_id, req.decision.decision)
-        try:
-            with self._conn.begin_nested():
-                self._conn.execute(
-                    change_decisions.insert().values(
-                        request_id=request_id,
-                        decision=decision,
-                        decided_by=decided_by,
-                        terminal=terminal,
-                        reason=reason,
-                        decided_at=self._ctx.clock(),
-                        event_seq=event_seq,
-                    )
-                )
+        try:  # a concurrent decision loses on UNIQUE(request_id); the whole transaction then rolls back
+            self._conn.execute(
+                change_decisions.insert(),
+                dict(
+                    request_id=request_id,
+                    decision=decision,
+                    decided_by=decided_by,
+                    terminal=terminal,
+                    reason=reason,
+                    decided_at=self._ctx.clock(),
+                    event_seq=event_seq,
+                ),
+            )
         except sa.exc.IntegrityError:
             raise _already_decided(request_id, "?") from None
 
@@ -819,6 +820,8 @@ class Tx(Reads):
             )
         )
 
+        household_version_rows: list[dict[str, Any]] = []
+        person_version_rows: list[dict[str, Any]] = []
         # households: optimistic concurrency on row_version
         hids = [h.household_id for h in outcome.households]
         current_h = {
@@ -860,8 +863,8 @@ class Tx(Reads):
                 except sa.exc.IntegrityError:
                     raise concurrency_conflict(hid) from None
                 version_no = 1
-            conn.execute(
-                household_versions.insert().values(
+            household_version_rows.append(
+                dict(
                     household_id=hid,
                     version_no=version_no,
                     event_seq=seq,
@@ -924,8 +927,8 @@ class Tx(Reads):
                 except sa.exc.IntegrityError:
                     raise person_conflict(pid) from None
                 version_no = 1
-            conn.execute(
-                person_versions.insert().values(
+            person_version_rows.append(
+                dict(
                     person_id=pid,
                     version_no=version_no,
                     event_seq=seq,
@@ -939,13 +942,14 @@ class Tx(Reads):
                 )
             )
 
+        # the versions in one executemany each (one round trip on psycopg 3)
+        if household_version_rows:
+            conn.execute(household_versions.insert(), household_version_rows)
+        if person_version_rows:
+            conn.execute(person_versions.insert(), person_version_rows)
         conn.execute(
-            outbox.insert().values(
-                event_seq=seq,
-                topic=OUTBOX_TOPIC,
-                payload=outbox_payload(seq, outcome, provenance),
-                created_at=now,
-            )
+            outbox.insert(),
+            dict(event_seq=seq, topic=OUTBOX_TOPIC, payload=outbox_payload(seq, outcome, provenance), created_at=now),
         )
         return seq
 

@@ -186,8 +186,8 @@ def upgrade() -> None:
         sa.Column("number_key_id", sa.String(32), nullable=True),
         sa.PrimaryKeyConstraint("person_id", name="pk_persons"),
     )
-    op.create_index("ix_persons_kana_key_birth_date", "persons", ["kana_key", "birth_date"])
-    op.create_index("ix_persons_name_key_birth_date", "persons", ["name_key", "birth_date"])
+    op.create_index("ix_persons_kana_key_birth_date_person_id", "persons", ["kana_key", "birth_date", "person_id"])
+    op.create_index("ix_persons_name_key_birth_date_person_id", "persons", ["name_key", "birth_date", "person_id"])
     op.create_index("ix_persons_birth_date", "persons", ["birth_date"])
     op.create_index("ix_persons_address_key", "persons", ["address_key"])
     op.create_index("ix_persons_household_id", "persons", ["household_id"])
