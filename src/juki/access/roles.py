@@ -1,0 +1,143 @@
+"""Roles and permissions as data (SEC-2): rights per user, per section and per function.
+
+A *permission* names one function (``person.read``, ``change.approve``, ...).  A *role* is a named set of
+permissions that a user holds **in a section** (e.g. 市民課) once a business owner has approved it
+(see :mod:`juki.access.rights`).  Everything here is plain data so that the API's matrix test can walk
+every endpoint × role.
+
+Separation of duties is data too (:data:`INCOMPATIBLE`): the system administrator holds no register
+rights (SEC-2: 「システム管理者は住民記録の閲覧権限を持たない」), the auditor reads logs and not residents,
+and neither approves rights.  :func:`permissions_for` enforces the first rule *by construction*: whatever
+roles a principal is given, the system administrator's permissions never include a resident function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from types import MappingProxyType
+
+# --- permissions ---------------------------------------------------------------------------------
+
+PERSON_READ = "person.read"  # read a 住民票 / 世帯 (now, as of, history)
+PERSON_SEARCH = "person.search"  # search by 4情報, kana, 宛名番号, 世帯番号
+CHANGE_SUBMIT = "change.submit"  # enter a 異動 (counter clerk)
+CHANGE_APPROVE = "change.approve"  # approve a 異動 (four eyes)
+CHANGE_DECIDE = "change.decide"  # return / reject a 異動
+NUMBER_VIEW = "number.view"  # see the 個人番号 unmasked (番号利用事務)
+NUMBER_SEARCH = "number.search"  # search by 個人番号 (番号利用事務)
+AUDIT_READ = "audit.read"  # read the access log
+STAFF_MANAGE = "staff.manage"  # create / disable / unlock accounts, request rights
+RIGHTS_APPROVE = "rights.approve"  # approve a requested right (business owner)
+TERMINAL_MANAGE = "terminal.manage"  # register / revoke terminals
+SUPPORT_MANAGE = "support.manage"  # register / end DV 支援措置
+EXPORT = "export"  # export data (SEC-4: administrators only, recorded)
+
+PERMISSIONS: frozenset[str] = frozenset(
+    {
+        PERSON_READ,
+        PERSON_SEARCH,
+        CHANGE_SUBMIT,
+        CHANGE_APPROVE,
+        CHANGE_DECIDE,
+        NUMBER_VIEW,
+        NUMBER_SEARCH,
+        AUDIT_READ,
+        STAFF_MANAGE,
+        RIGHTS_APPROVE,
+        TERMINAL_MANAGE,
+        SUPPORT_MANAGE,
+        EXPORT,
+    }
+)
+
+RESIDENT_PERMISSIONS: frozenset[str] = frozenset(
+    p for p in PERMISSIONS if p.split(".")[0] in {"person", "change", "number"}
+)
+"""Every permission that touches residents' records: never held by a system administrator."""
+
+# --- roles ---------------------------------------------------------------------------------------
+
+COUNTER_CLERK = "counter_clerk"
+APPROVER = "approver"
+NUMBER_USE_CLERK = "number_use_clerk"
+VIEWER = "viewer"
+AUDITOR = "auditor"
+SYSTEM_ADMIN = "system_admin"
+BUSINESS_OWNER = "business_owner"
+SUPPORT_OFFICER = "support_officer"
+
+ROLE_PERMISSIONS: MappingProxyType[str, frozenset[str]] = MappingProxyType(
+    {
+        COUNTER_CLERK: frozenset({PERSON_READ, PERSON_SEARCH, CHANGE_SUBMIT}),
+        APPROVER: frozenset({PERSON_READ, PERSON_SEARCH, CHANGE_APPROVE, CHANGE_DECIDE}),
+        NUMBER_USE_CLERK: frozenset({PERSON_READ, PERSON_SEARCH, NUMBER_VIEW, NUMBER_SEARCH, CHANGE_SUBMIT}),
+        VIEWER: frozenset({PERSON_READ, PERSON_SEARCH}),
+        AUDITOR: frozenset({AUDIT_READ}),
+        SYSTEM_ADMIN: frozenset({STAFF_MANAGE, TERMINAL_MANAGE, EXPORT}),
+        BUSINESS_OWNER: frozenset({RIGHTS_APPROVE}),
+        # 支援措置 are registered by the section that handles DV support (a resident function: it reads
+        # the protected person's record), never by the system administrator.
+        SUPPORT_OFFICER: frozenset({PERSON_READ, PERSON_SEARCH, SUPPORT_MANAGE}),
+    }
+)
+
+ROLES: frozenset[str] = frozenset(ROLE_PERMISSIONS)
+
+ROLE_NAMES_JA: MappingProxyType[str, str] = MappingProxyType(
+    {
+        COUNTER_CLERK: "窓口担当",
+        APPROVER: "決裁者",
+        NUMBER_USE_CLERK: "番号利用事務担当",
+        VIEWER: "照会専用",
+        AUDITOR: "監査担当",
+        SYSTEM_ADMIN: "システム管理者",
+        BUSINESS_OWNER: "業務主管課(権限承認者)",
+        SUPPORT_OFFICER: "支援措置担当",
+    }
+)
+
+RESIDENT_ROLES: frozenset[str] = frozenset(
+    r for r, perms in ROLE_PERMISSIONS.items() if perms & RESIDENT_PERMISSIONS
+)
+"""Roles that read or change residents' records."""
+
+ALL_SECTIONS = "*"
+"""Section wildcard; allowed only for :data:`WILDCARD_ROLES` (a business owner for every section)."""
+WILDCARD_ROLES: frozenset[str] = frozenset({BUSINESS_OWNER, AUDITOR, SYSTEM_ADMIN})
+
+
+def _pairs(a: Iterable[str], b: Iterable[str]) -> set[frozenset[str]]:
+    return {frozenset({x, y}) for x in a for y in b if x != y}
+
+
+INCOMPATIBLE: frozenset[frozenset[str]] = frozenset(
+    _pairs({SYSTEM_ADMIN}, RESIDENT_ROLES | {BUSINESS_OWNER, AUDITOR})
+    | _pairs({AUDITOR}, RESIDENT_ROLES | {BUSINESS_OWNER})
+)
+"""Pairs of roles one user may never hold together, in any sections (rule ``SEC-2/separation``):
+system administrator vs resident roles, business owner and auditor; auditor vs resident roles and
+business owner (who audits must not be audited by himself, who grants must not approve)."""
+
+
+def incompatible_with(role: str, held: Iterable[str]) -> set[str]:
+    """The roles in ``held`` that may not be combined with ``role``."""
+    return {h for h in held if frozenset({role, h}) in INCOMPATIBLE}
+
+
+def permissions_for(roles: Iterable[str], *, also_held: Iterable[str] = ()) -> frozenset[str]:
+    """The permissions of a set of roles.  Unknown roles give nothing.
+
+    ``also_held``: roles the user holds in other sections.  By construction a system administrator (or
+    an auditor) never gets a resident permission, even if the database somehow held a resident role
+    for the same user in any section (the grant path refuses that; this is the second line)."""
+    roles = set(roles)
+    perms: set[str] = set()
+    for r in roles:
+        perms |= ROLE_PERMISSIONS.get(r, frozenset())
+    roles |= set(also_held)
+    if SYSTEM_ADMIN in roles:
+        perms -= RESIDENT_PERMISSIONS
+        perms.discard(RIGHTS_APPROVE)
+    if AUDITOR in roles:
+        perms -= RESIDENT_PERMISSIONS
+    return frozenset(perms)
