@@ -1,0 +1,257 @@
+"""The writer of the audit log (SEC-3): :class:`AuditLog.record` appends one hash-chained entry inside
+the caller's transaction, and raises the real-time bulk-read alert.
+
+Cost per entry (the write path must stay cheap): one locked read of ``audit_head``, one INSERT into
+``audit_entries``, one multi-row INSERT into ``audit_subjects``, one UPDATE of ``audit_head``; for reads,
+one indexed count on ``audit_subjects (user_id, at)`` (skipped while an alert for the user is already
+open in the current window).
+
+Serialisation: every appender locks the single ``audit_head`` row (``SELECT … FOR UPDATE`` on
+PostgreSQL; on SQLite the write transaction already holds the database write lock, as juki's engine
+begins writes with ``BEGIN IMMEDIATE``).  So seq is contiguous and the chain linear, whatever the
+concurrency.  The lock is held until the caller commits: **record the audit entry as the last statement
+of a change transaction**, so that audited transactions queue on it only briefly.  On SQLite never call
+``record`` on a :func:`~juki.adapters.db.engine.read_only` connection.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from juki.domain.errors import InvalidInput, Problem
+
+from .chain import canonical_json, entry_hash, no_individual_number, subject_list
+from .schema import audit_alerts, audit_entries, audit_head, audit_subjects
+
+log = logging.getLogger("juki.audit")
+
+ACTIONS: dict[str, str] = {
+    "login": "ログイン",
+    "logout": "ログアウト",
+    "login.denied": "ログイン拒否",
+    "session.timeout": "自動ログアウト",
+    "person.read": "住民票の閲覧",
+    "household.read": "世帯の閲覧",
+    "history.read": "履歴の閲覧",
+    "search": "検索",
+    "change.submit": "異動の申請",
+    "change.approve": "異動の承認",
+    "change.return": "異動の差戻し",
+    "change.reject": "異動の却下",
+    "certificate.issue": "証明書の交付",
+    "export": "データの出力",
+    "access.denied": "アクセス拒否",
+    "access.grant": "権限の付与",
+    "access.revoke": "権限の取消",
+    "audit.verify": "監査ログの検証",
+    "audit.purge.request": "監査ログ消去の申請",
+    "audit.purge.approve": "監査ログ消去の承認",
+    "audit.purge": "監査ログの消去",
+}
+"""Known actions and their Japanese names.  Other dotted lower-case names are accepted (the lead and the
+access layer may add some); these are the ones the reports translate."""
+
+READ_ACTIONS: frozenset[str] = frozenset({"person.read", "household.read", "history.read", "search", "export"})
+"""Actions whose subjects count as *read* persons for the bulk-read alert."""
+
+OUTCOMES = ("allowed", "denied")
+
+
+@dataclass(frozen=True)
+class AuditPolicy:
+    """Thresholds of the real-time alert: more than ``bulk_read_persons`` distinct persons read by one
+    user within ``bulk_read_minutes`` minutes.  From the environment: ``JUKI_AUDIT_BULK_READ_PERSONS``
+    (default 200) and ``JUKI_AUDIT_BULK_READ_MINUTES`` (default 10)."""
+
+    bulk_read_persons: int = 200
+    bulk_read_minutes: int = 10
+    enabled: bool = True
+
+    @classmethod
+    def from_env(cls) -> AuditPolicy:
+        return cls(
+            bulk_read_persons=int(os.environ.get("JUKI_AUDIT_BULK_READ_PERSONS", "200")),
+            bulk_read_minutes=int(os.environ.get("JUKI_AUDIT_BULK_READ_MINUTES", "10")),
+        )
+
+    @property
+    def window(self) -> dt.timedelta:
+        return dt.timedelta(minutes=self.bulk_read_minutes)
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _invalid(field: str, ja: str, en: str) -> InvalidInput:
+    return InvalidInput(Problem(field, "SEC-3", ja, en))
+
+
+class AuditLog:
+    """Appends entries.  ``clock`` (UTC) and ``policy`` are injectable for tests.
+
+    ``on_alert`` (optional) is called with the alert row as a dict after it is inserted (still inside
+    the caller's transaction), e.g. to notify an operator console."""
+
+    def __init__(
+        self,
+        policy: AuditPolicy | None = None,
+        *,
+        clock: Callable[[], dt.datetime] | None = None,
+        on_alert: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.policy = policy or AuditPolicy()
+        self.clock = clock or _utcnow
+        self.on_alert = on_alert
+
+    def record(
+        self,
+        conn: Connection,
+        *,
+        user_id: str,
+        terminal: str,
+        action: str,
+        outcome: str = "allowed",
+        subject_ids: Iterable[str] = (),
+        detail: dict[str, Any] | None = None,
+        session_id: str | None = None,
+        at: dt.datetime | None = None,
+    ) -> int:
+        """Append one entry in ``conn``'s (write) transaction and return its seq.
+
+        Refuses (InvalidInput) an empty user or action, an unknown outcome, and any 個人番号 in
+        ``detail`` or ``subject_ids``.  Nothing is written then."""
+        if not user_id:
+            raise _invalid("user_id", "利用者が指定されていません。", "The user is missing.")
+        if not action or action != action.strip().lower() or " " in action:
+            raise _invalid("action", f"操作名 {action!r} が不正です。", f"Invalid action name {action!r}.")
+        if outcome not in OUTCOMES:
+            raise _invalid("outcome", f"結果 {outcome!r} は allowed か denied です。",
+                           f"Outcome {outcome!r} must be allowed or denied.")
+        subjects = subject_list(subject_ids)
+        detail = dict(detail or {})
+        no_individual_number(detail, "detail")
+        no_individual_number(subjects, "subject_ids")
+        subjects_text = canonical_json(subjects)
+        detail_text = canonical_json(detail)
+        when = (at or self.clock()).astimezone(dt.UTC)
+
+        head = conn.execute(
+            sa.select(audit_head.c.last_seq, audit_head.c.last_hash)
+            .where(audit_head.c.id == 1)
+            .with_for_update()
+        ).one()
+        seq = int(head.last_seq) + 1
+        digest = entry_hash(
+            head.last_hash,
+            seq=seq,
+            at=when,
+            user_id=user_id,
+            terminal=terminal or "",
+            session_id=session_id,
+            action=action,
+            outcome=outcome,
+            subject_ids=subjects_text,
+            detail=detail_text,
+        )
+        conn.execute(
+            audit_entries.insert().values(
+                seq=seq,
+                at=when,
+                user_id=user_id,
+                terminal=terminal or "",
+                session_id=session_id,
+                action=action,
+                outcome=outcome,
+                subject_ids=subjects_text,
+                detail=detail_text,
+                prev_hash=head.last_hash,
+                hash=digest,
+            )
+        )
+        is_read = action in READ_ACTIONS and outcome == "allowed"
+        if subjects:
+            conn.execute(
+                audit_subjects.insert(),
+                [
+                    {"seq": seq, "person_id": pid, "user_id": user_id, "at": when, "is_read": is_read}
+                    for pid in subjects
+                ],
+            )
+        moved = conn.execute(
+            audit_head.update()
+            .where(audit_head.c.id == 1, audit_head.c.last_seq == head.last_seq)
+            .values(last_seq=seq, last_hash=digest)
+        )
+        if moved.rowcount != 1:  # pragma: no cover - the row lock makes this impossible
+            raise RuntimeError("audit head moved under the lock")
+        if is_read and subjects and self.policy.enabled:
+            self._bulk_read_check(conn, user_id=user_id, seq=seq, at=when)
+        return seq
+
+    def record_now(self, engine: Engine, **fields: Any) -> int:
+        """:meth:`record` in a short transaction of its own (for reads and denials, which write nothing
+        else).  Returns the seq once committed."""
+        with engine.begin() as conn:
+            return self.record(conn, **fields)
+
+    # -- real-time alert ---------------------------------------------------------------------------
+
+    def _bulk_read_check(self, conn: Connection, *, user_id: str, seq: int, at: dt.datetime) -> None:
+        since = at - self.policy.window
+        already = conn.execute(
+            sa.select(audit_alerts.c.alert_id)
+            .where(audit_alerts.c.user_id == user_id, audit_alerts.c.kind == "bulk_read",
+                   audit_alerts.c.at > since, audit_alerts.c.at <= at)
+            .limit(1)
+        ).first()
+        if already is not None:
+            return  # one alert per window crossing
+        limit = self.policy.bulk_read_persons
+        distinct = (
+            sa.select(audit_subjects.c.person_id)
+            .where(audit_subjects.c.user_id == user_id, audit_subjects.c.at > since,
+                   audit_subjects.c.at <= at, audit_subjects.c.is_read.is_(True))
+            .distinct()
+            .limit(limit + 1)
+            .subquery()
+        )
+        count = int(conn.execute(sa.select(sa.func.count()).select_from(distinct)).scalar_one())
+        if count <= limit:
+            return
+        message = (
+            f"大量閲覧の警告: 利用者 {user_id} が {self.policy.bulk_read_minutes} 分間に {limit} 人を超える住民を閲覧しました"
+            f" / bulk read alert: user {user_id} read more than {limit} persons within"
+            f" {self.policy.bulk_read_minutes} minutes"
+        )
+        row = {
+            "at": at,
+            "kind": "bulk_read",
+            "user_id": user_id,
+            "seq": seq,
+            "window_start": since,
+            "count": count,
+            "threshold": limit,
+            "message": message,
+        }
+        conn.execute(audit_alerts.insert().values(**row))
+        log.warning(message + " (seq %d)", seq)
+        if self.on_alert is not None:
+            self.on_alert(row)
+
+
+def head(conn_or_engine: Connection | Engine) -> tuple[int, str]:
+    """(last seq, last hash) as the head row says."""
+    if isinstance(conn_or_engine, Engine):
+        with conn_or_engine.connect() as conn:
+            return head(conn)
+    row = conn_or_engine.execute(sa.select(audit_head.c.last_seq, audit_head.c.last_hash)).one()
+    return int(row.last_seq), str(row.last_hash)
