@@ -15,6 +15,8 @@ from juki.adapters.db.engine import default_database_url, make_engine
 from juki.adapters.db.migrate import current_revision, head_revision, upgrade
 from juki.adapters.db.schema import APPEND_ONLY_TABLES, metadata
 from juki.adapters.db.store import Store
+from juki.access import tables as access_tables
+from juki.audit import schema as audit_schema
 
 from .test_store_support import D, make_store, move_in, person, prov
 
@@ -31,6 +33,15 @@ EXPECTED_TABLES = {
 }
 
 
+def _all_metadata() -> sa.MetaData:
+    """The register's, the audit log's and access control's tables: each package owns a migration branch."""
+    combined = sa.MetaData()
+    for md in (metadata, audit_schema.metadata, access_tables.metadata):
+        for table in md.tables.values():
+            table.to_metadata(combined)
+    return combined
+
+
 def test_migration_creates_exactly_the_schema(database_url: str) -> None:
     assert current_revision(database_url) is None
     upgrade(database_url)
@@ -39,9 +50,10 @@ def test_migration_creates_exactly_the_schema(database_url: str) -> None:
     engine = make_engine(database_url)
     try:
         insp = sa.inspect(engine)
-        assert set(insp.get_table_names()) == EXPECTED_TABLES | {"alembic_version"}
+        others = set(audit_schema.AUDIT_TABLES) | set(access_tables.TABLES)
+        assert set(insp.get_table_names()) == EXPECTED_TABLES | others | {"alembic_version"}
         with engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), _all_metadata())
             assert diff == [], f"migration and schema.py disagree: {diff}"
             counters = dict(conn.execute(sa.text("SELECT name, next_value FROM id_counters")).all())
             assert counters == {"person": 1, "household": 1}
@@ -51,8 +63,8 @@ def test_migration_creates_exactly_the_schema(database_url: str) -> None:
         assert ("request_id",) in uniques
         idx = {tuple(i["column_names"]) for i in insp.get_indexes("persons")}
         for cols in [
-            ("kana_key", "birth_date"),
-            ("name_key", "birth_date"),
+            ("kana_key", "birth_date", "person_id"),
+            ("name_key", "birth_date", "person_id"),
             ("birth_date",),
             ("address_key",),
             ("household_id",),

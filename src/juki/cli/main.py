@@ -4,6 +4,8 @@
     juki seed --residents N [--seed S] load a deterministic synthetic city
     juki serve [--host H] [--port P]   serve the API
     juki demo                          a seeded municipality on the embedded default, and its URL
+    juki staff|terminal|rights|roster  accounts, registered terminals, rights with approval (SEC-1, SEC-2)
+    juki audit …                       verify the hash chain, export signed anchors, reviews, 開示, purge
 """
 
 from __future__ import annotations
@@ -118,6 +120,11 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--no-serve", action="store_true", help="seed and print, do not serve")
     d.set_defaults(func=cmd_demo)
+    from juki.cli.access import register_access_commands
+    from juki.cli.audit import register_audit_commands
+
+    register_access_commands(sub)
+    register_audit_commands(sub)
     return p
 
 
