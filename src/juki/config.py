@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -28,8 +30,15 @@ class Settings:
 class Register:
     """One municipality's register: engine, keys, store and services, built once."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, audit_enabled: bool = True, password_hasher: object = None) -> None:
         self.settings = settings or Settings()
+        self.audit_enabled = audit_enabled
+        self.password_hasher = password_hasher  # argon2id with argon2-cffi's defaults unless given (tests)
+        self.clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+        """Every service reads the time through here, so tests (and the demo) can move it."""
+
+    def now(self) -> dt.datetime:
+        return self.clock()
 
     @cached_property
     def jurisdiction(self) -> Jurisdiction:
@@ -51,10 +60,22 @@ class Register:
     def changes(self):  # type: ignore[no-untyped-def]
         from juki.services.changes import ChangeService
 
-        return ChangeService(self.store, self.jurisdiction)
+        return ChangeService(self.store, self.jurisdiction, clock=self.now, audit=self.audit if self.audit_enabled else None)
 
     @cached_property
     def queries(self):  # type: ignore[no-untyped-def]
         from juki.services.queries import QueryService
 
         return QueryService(self.store)
+
+    @cached_property
+    def auth(self):  # type: ignore[no-untyped-def]
+        from juki.access.auth import AuthService
+
+        return AuthService(self.engine, self.keyring, clock=self.now, hasher=self.password_hasher)  # type: ignore[arg-type]
+
+    @cached_property
+    def audit(self):  # type: ignore[no-untyped-def]
+        from juki.audit.log import AuditLog, AuditPolicy
+
+        return AuditLog(AuditPolicy.from_env(), clock=self.now)

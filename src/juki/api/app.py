@@ -1,25 +1,34 @@
 """The register's HTTP API (FastAPI; the contract is published at ``/openapi.json``).
 
 Entry point only: it translates HTTP to service calls and errors to status codes, and holds no rules.
-Every call names its actor (``X-Juki-User``) and terminal (``X-Juki-Terminal``); the access-control layer
-(sessions, second factor, rights) replaces these headers with an authenticated session.
 
-Errors are ``{"error": kind, "problems": [{"field", "rule", "message_ja", "message_en"}]}`` with 404 (not
-found), 409 (conflict), 403 (forbidden), 413 (body too large), 422 (invalid input or refused by a rule).
+Every call but login is made in a session: ``Authorization: Bearer <token>`` from ``POST
+/api/v1/auth/login`` (password + TOTP, from a registered terminal), and the terminal's id in
+``X-Juki-Terminal``.  Each route's permission is in :mod:`juki.api.security`; every read of a person,
+every search (with the persons it returned), every write and every denial is in the audit log (SEC-3).
+
+Errors are ``{"error": kind, "problems": [{"field", "rule", "message_ja", "message_en"}]}`` with 401 (no
+valid session), 403 (forbidden), 404 (not found), 409 (conflict), 413 (body too large), 422 (invalid
+input or refused by a rule).
 """
 
 import datetime as dt
 import json
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 from starlette.middleware.base import BaseHTTPMiddleware
 
 from juki import __version__
+from juki.access import policy
+from juki.access.model import Principal, Requester
+from juki.access.support import load_measures
 from juki.adapters.db.store import SearchCriteria
+from juki.api.security import AUTHENTICATED, PUBLIC, RULES, check_rules, permissions_of
 from juki.config import Register
 from juki.domain.changes import COMMANDS
 from juki.domain.errors import Conflict, Forbidden, InvalidInput, JukiError, NotFound, Problem, RuleViolation
@@ -27,8 +36,8 @@ from juki.domain.events import ChangeKind, Origin
 from juki.services.changes import Actor
 
 MAX_BODY_BYTES = 1_000_000
-User = Annotated[str | None, Header(alias="X-Juki-User", description="操作者ID")]
 Terminal = Annotated[str | None, Header(alias="X-Juki-Terminal", description="端末ID")]
+TerminalKey = Annotated[str | None, Header(alias="X-Juki-Terminal-Key", description="端末の認証鍵（ログイン時）")]
 AsOf = Annotated[dt.date | None, Query(description="この日の時点の内容 (YYYY-MM-DD)")]
 STATUS = {InvalidInput: 422, RuleViolation: 422, NotFound: 404, Conflict: 409, Forbidden: 403}
 ENVELOPE_FIELDS = {"origin", "legal_basis", "effective_date", "notified_date", "case_ref", "agent",
@@ -58,16 +67,15 @@ class _BodyLimit(BaseHTTPMiddleware):
         return await call_next(request)
 
 
-def _actor(user: str | None, terminal: str | None) -> Actor:
-    problems = []
-    if not user or not user.strip():
-        problems.append(Problem("X-Juki-User", "SEC-3", "操作者IDがありません。", "The acting user is missing."))
-    if not terminal or not terminal.strip():
-        problems.append(Problem("X-Juki-Terminal", "SEC-3", "端末IDがありません。", "The terminal id is missing."))
-    if problems:
-        raise InvalidInput(problems)
-    assert user and terminal
-    return Actor(user.strip(), terminal.strip())
+def _actor(principal: Principal) -> Actor:
+    return Actor(principal.user_id, principal.terminal_id, principal.session_id)
+
+
+def _requester(person_id: str | None, name: str | None, kana: str | None, birth: dt.date | None) -> Requester | None:
+    """請求者: whom a search or request is made for (SEC-8); None when made for the register's own work."""
+    if not (person_id or name or kana):
+        return None
+    return Requester(person_id=person_id, name=name, name_kana=kana, birth_date=birth)
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
@@ -139,18 +147,61 @@ def _change_schema(kind: ChangeKind) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}, "x-defs": defs}
 
 
+def _principal(request: Request) -> Principal | None:
+    """The session's principal, set by the app-wide guard before any route runs."""
+    return getattr(request.state, "principal", None)
+
+
+Principal_ = Annotated[Principal | None, Depends(_principal)]
+
+
 def create_app(register: Register | None = None) -> FastAPI:
     reg = register or Register()
+
+    def guard(request: Request, authorization: Annotated[str | None, Header()] = None,
+              terminal: Terminal = None) -> None:
+        """Every route: the session (401), then the route's permission (403), from ``security.RULES``."""
+        request.state.principal = None
+        rule = RULES[request.scope["route"].name]
+        if rule == PUBLIC:
+            return
+        token = authorization[7:].strip() if authorization and authorization.lower().startswith("bearer ") else ""
+        principal = reg.auth.authenticate(token, terminal or "")
+        request.state.principal = principal
+        if rule == AUTHENTICATED:
+            return
+        if not any(policy.can(principal, p) for p in permissions_of(rule)):
+            raise policy.forbidden(permissions_of(rule)[0])
+
     app = FastAPI(
         title="juki 住民基本台帳 API",
         version=__version__,
-        description="既存住基: 住民票・世帯・異動（届出・決裁）・履歴・検索。Errors name the field and the rule in Japanese and English.",
+        description="既存住基: 住民票・世帯・異動（届出・決裁）・履歴・検索。ログイン（パスワード＋ワンタイムパスワード、登録端末）後のセッションで呼び出します。"
+                    " Errors name the field and the rule in Japanese and English.",
+        dependencies=[Depends(guard)],
     )
     app.add_middleware(_BodyLimit)
     app.state.register = reg
 
+    def audit_denial(request: Request, exc: Forbidden) -> None:
+        principal = getattr(request.state, "principal", None)
+        route = request.scope.get("route")
+        user = principal.user_id if principal else (getattr(exc, "user_id", None) or "(未認証)")
+        terminal = principal.terminal_id if principal else (request.headers.get("x-juki-terminal") or "(不明)")
+        subjects = [v for k, v in request.path_params.items() if k == "person_id"]
+        reg.audit.record_now(
+            reg.engine, user_id=user, terminal=terminal[:64], session_id=principal.session_id if principal else None,
+            action="login.denied" if route is not None and route.name == "login" else "access.denied",
+            outcome="denied", subject_ids=subjects,
+            detail={"method": request.method, "path": request.url.path, "rules": [p.rule for p in exc.problems]},
+        )
+
     @app.exception_handler(JukiError)
-    async def _juki_error(_request: Request, exc: JukiError) -> JSONResponse:
+    async def _juki_error(request: Request, exc: JukiError) -> JSONResponse:
+        if isinstance(exc, Forbidden):
+            audit_denial(request, exc)
+            status = 401 if exc.kind == "unauthenticated" else 403
+            return _error(status, exc.problems, exc.kind)
         return _error(STATUS.get(type(exc), 422), exc.problems, exc.kind)
 
     @app.exception_handler(RequestValidationError)
@@ -159,16 +210,67 @@ def create_app(register: Register | None = None) -> FastAPI:
                             "入力内容が正しくありません: " + e["msg"], e["msg"]) for e in exc.errors()]
         return _error(422, problems, "invalid_input")
 
+    def read(principal: Principal, action: str, subjects: list[str], **detail: Any) -> None:
+        """Every read of a person is an audit entry (SEC-3, house rule 5)."""
+        reg.audit.record_now(reg.engine, user_id=principal.user_id, terminal=principal.terminal_id,
+                             session_id=principal.session_id, action=action, subject_ids=subjects, detail=detail)
+
+    def protected(person_ids: list[str]) -> set[str]:
+        """Persons under an active 支援措置: everything about them goes to manual handling (SEC-8)."""
+        today = reg.changes.today()
+        return {m.person_id for m in load_measures(reg.engine, person_ids=person_ids, on=today)}
+
+    def screen_one(person_id: str, requester: Requester | None) -> None:
+        if requester is not None:
+            policy.check_request(person_id, requester, load_measures(reg.engine, person_ids=[person_id]),
+                                 on=reg.changes.today())
+
+    # --- sessions ---------------------------------------------------------------------------------
+
+    @app.post("/api/v1/auth/login", tags=["認証"], summary="ログイン（パスワード＋ワンタイムパスワード、登録端末のみ）", name="login")
+    async def login(request: Request, terminal: Terminal = None, terminal_key: TerminalKey = None) -> dict[str, Any]:
+        data = await _json_body(request)
+        unknown = sorted(set(data) - {"user_id", "password", "totp"})
+        if unknown:
+            raise InvalidInput([Problem(k, "SEC-1", "受け付けない項目です。", "This item is not accepted.") for k in unknown])
+        values = [data.get(k) for k in ("user_id", "password", "totp")]
+        if not all(isinstance(v, str) and v for v in values):
+            raise InvalidInput(Problem("body", "SEC-1", "利用者ID・パスワード・ワンタイムパスワードを入力してください。",
+                                       "Give user_id, password and totp."))
+        result = reg.auth.login(values[0], values[1], values[2], terminal or "", terminal_key or "")
+        p = result.principal
+        reg.audit.record_now(reg.engine, user_id=p.user_id, terminal=p.terminal_id, session_id=p.session_id,
+                             action="login", detail={"roles": sorted(p.roles)})
+        return {"token": result.token, "user_id": p.user_id, "section": p.section, "roles": sorted(p.roles),
+                "permissions": sorted(p.permissions)}
+
+    @app.post("/api/v1/auth/logout", tags=["認証"], summary="ログアウト", name="logout")
+    def logout(request: Request, principal: Principal_ = None) -> dict[str, Any]:
+        assert principal is not None
+        token = request.headers["authorization"][7:].strip()
+        reg.auth.logout(token)
+        reg.audit.record_now(reg.engine, user_id=principal.user_id, terminal=principal.terminal_id,
+                             session_id=principal.session_id, action="logout")
+        return {"status": "logged_out"}
+
+    @app.get("/api/v1/auth/me", tags=["認証"], summary="現在のセッション", name="me")
+    def me(principal: Principal_ = None) -> dict[str, Any]:
+        assert principal is not None
+        return {"user_id": principal.user_id, "terminal_id": principal.terminal_id, "section": principal.section,
+                "roles": sorted(principal.roles), "permissions": sorted(principal.permissions),
+                "number_use": policy.may_see_number(principal)}
+
+    # --- changes ----------------------------------------------------------------------------------
 
     def submit_route(kind: ChangeKind) -> None:
         spec = _change_schema(kind)
         defs = spec.pop("x-defs")
 
-        async def submit(request: Request, user: User = None, terminal: Terminal = None) -> JSONResponse:
-            actor = _actor(user, terminal)
+        async def submit(request: Request, principal: Principal_ = None) -> JSONResponse:
+            assert principal is not None
             data = await _json_body(request)
             env = _envelope(data)
-            result = reg.changes.submit(kind, data["change"], actor=actor, **env)
+            result = reg.changes.submit(kind, data["change"], actor=_actor(principal), **env)
             return JSONResponse(
                 {"request_id": result.request_id, "kind": result.kind.value, "kind_ja": result.kind.ja,
                  "summary": result.summary, "late": result.late, "status": "pending", "duplicate": result.duplicate},
@@ -195,22 +297,21 @@ def create_app(register: Register | None = None) -> FastAPI:
                 "decided_at": row.decision.decided_at.isoformat(), "event_seq": row.decision.event_seq},
         }
 
-    @app.get("/api/v1/requests", tags=["決裁"], summary="決裁待ちの届出")
-    def pending(user: User = None, terminal: Terminal = None, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, Any]]:
-        _actor(user, terminal)
+    @app.get("/api/v1/requests", tags=["決裁"], summary="決裁待ちの届出", name="pending")
+    def pending(principal: Principal_ = None, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, Any]]:
         return [request_view(r) for r in reg.store.pending_requests(limit)]
 
-    @app.get("/api/v1/requests/{request_id}", tags=["決裁"], summary="届出の内容と状態")
-    def get_request(request_id: int, user: User = None, terminal: Terminal = None) -> dict[str, Any]:
-        _actor(user, terminal)
+    @app.get("/api/v1/requests/{request_id}", tags=["決裁"], summary="届出の内容と状態", name="get_request")
+    def get_request(request_id: int, principal: Principal_ = None) -> dict[str, Any]:
         row = reg.store.request(request_id)
         if row is None:
             raise NotFound(Problem("request_id", "REG-R3", f"届出 {request_id} はありません。", f"There is no request {request_id}."))
         return request_view(row)
 
-    @app.post("/api/v1/requests/{request_id}/approve", tags=["決裁"], summary="決裁（入力者以外の職員）")
-    def approve(request_id: int, user: User = None, terminal: Terminal = None) -> dict[str, Any]:
-        result = reg.changes.approve(request_id, actor=_actor(user, terminal))
+    @app.post("/api/v1/requests/{request_id}/approve", tags=["決裁"], summary="決裁（入力者以外の職員）", name="approve")
+    def approve(request_id: int, principal: Principal_ = None) -> dict[str, Any]:
+        assert principal is not None
+        result = reg.changes.approve(request_id, actor=_actor(principal))
         o = result.outcome
         return {"request_id": request_id, "event_seq": result.event_seq, "kind": o.kind.value, "summary": o.summary_ja,
                 "late": o.late, "person_ids": [p.person_id for p in o.persons],
@@ -226,60 +327,99 @@ def create_app(register: Register | None = None) -> FastAPI:
             raise InvalidInput(Problem("reason", "REG-R3/reason", "理由を入力してください。", "A reason is required."))
         return reason
 
-    @app.post("/api/v1/requests/{request_id}/return", tags=["決裁"], summary="差戻し（理由必須）")
-    async def return_request(request_id: int, request: Request, user: User = None, terminal: Terminal = None) -> dict[str, Any]:
-        actor = _actor(user, terminal)
-        reg.changes.return_request(request_id, actor=actor, reason=await _reason(request))
+    @app.post("/api/v1/requests/{request_id}/return", tags=["決裁"], summary="差戻し（理由必須）", name="return_request")
+    async def return_request(request_id: int, request: Request, principal: Principal_ = None) -> dict[str, Any]:
+        assert principal is not None
+        reg.changes.return_request(request_id, actor=_actor(principal), reason=await _reason(request))
         return {"request_id": request_id, "status": "returned"}
 
-    @app.post("/api/v1/requests/{request_id}/reject", tags=["決裁"], summary="却下（理由必須）")
-    async def reject(request_id: int, request: Request, user: User = None, terminal: Terminal = None) -> dict[str, Any]:
-        actor = _actor(user, terminal)
-        reg.changes.reject(request_id, actor=actor, reason=await _reason(request))
+    @app.post("/api/v1/requests/{request_id}/reject", tags=["決裁"], summary="却下（理由必須）", name="reject")
+    async def reject(request_id: int, request: Request, principal: Principal_ = None) -> dict[str, Any]:
+        assert principal is not None
+        reg.changes.reject(request_id, actor=_actor(principal), reason=await _reason(request))
         return {"request_id": request_id, "status": "rejected"}
 
+    # --- reads (each one audited) -----------------------------------------------------------------
 
-    @app.get("/api/v1/persons/{person_id}", tags=["住民票"], summary="住民票（現在または指定日時点）")
-    def get_person(person_id: str, as_of: AsOf = None, user: User = None, terminal: Terminal = None) -> dict[str, Any]:
-        _actor(user, terminal)
-        return reg.queries.person(person_id, as_of=as_of)
+    Req = Annotated[str | None, Query(description="請求者の宛名番号（第三者等の請求のとき）")]
+    ReqName = Annotated[str | None, Query(description="請求者の氏名")]
+    ReqKana = Annotated[str | None, Query(description="請求者の氏名（カナ）")]
+    ReqBirth = Annotated[dt.date | None, Query(description="請求者の生年月日")]
 
-    @app.get("/api/v1/persons/{person_id}/history", tags=["住民票"], summary="住民票の履歴（異動ごと）")
-    def person_history(person_id: str, user: User = None, terminal: Terminal = None) -> list[dict[str, Any]]:
-        _actor(user, terminal)
-        return reg.queries.person_history(person_id)
+    def flag(view: dict[str, Any], flagged: set[str]) -> dict[str, Any]:
+        view["manual_handling"] = view["person_id"] in flagged
+        return view
 
-    @app.get("/api/v1/households/{household_id}", tags=["世帯"], summary="世帯（現在または指定日時点）")
-    def get_household(household_id: str, as_of: AsOf = None, user: User = None, terminal: Terminal = None) -> dict[str, Any]:
-        _actor(user, terminal)
-        return reg.queries.household(household_id, as_of=as_of)
+    @app.get("/api/v1/persons/{person_id}", tags=["住民票"], summary="住民票（現在または指定日時点）", name="get_person")
+    def get_person(person_id: str, as_of: AsOf = None, principal: Principal_ = None, requester_person_id: Req = None,
+                   requester_name: ReqName = None, requester_kana: ReqKana = None, requester_birth_date: ReqBirth = None) -> dict[str, Any]:
+        assert principal is not None
+        screen_one(person_id, _requester(requester_person_id, requester_name, requester_kana, requester_birth_date))
+        view = reg.queries.person(person_id, as_of=as_of, number_use=policy.may_see_number(principal))
+        read(principal, "person.read", [person_id], as_of=as_of.isoformat() if as_of else None)
+        return flag(view, protected([person_id]))
 
-    @app.get("/api/v1/households/{household_id}/history", tags=["世帯"], summary="世帯の履歴")
-    def household_history(household_id: str, user: User = None, terminal: Terminal = None) -> list[dict[str, Any]]:
-        _actor(user, terminal)
-        return reg.queries.household_history(household_id)
+    @app.get("/api/v1/persons/{person_id}/history", tags=["住民票"], summary="住民票の履歴（異動ごと）", name="person_history")
+    def person_history(person_id: str, principal: Principal_ = None) -> list[dict[str, Any]]:
+        assert principal is not None
+        rows = reg.queries.person_history(person_id, number_use=policy.may_see_number(principal))
+        read(principal, "history.read", [person_id])
+        return rows
 
-    @app.get("/api/v1/search", tags=["検索"], summary="住民検索（かな・漢字前方一致、生年月日、住所、宛名番号、世帯番号、個人番号）")
+    @app.get("/api/v1/households/{household_id}", tags=["世帯"], summary="世帯（現在または指定日時点）", name="get_household")
+    def get_household(household_id: str, as_of: AsOf = None, principal: Principal_ = None) -> dict[str, Any]:
+        assert principal is not None
+        view = reg.queries.household(household_id, as_of=as_of, number_use=policy.may_see_number(principal))
+        members = [m["person_id"] for m in view["members"]]
+        read(principal, "household.read", members, household_id=household_id)
+        flagged = protected(members)
+        view["members"] = [flag(m, flagged) for m in view["members"]]
+        return view
+
+    @app.get("/api/v1/households/{household_id}/history", tags=["世帯"], summary="世帯の履歴", name="household_history")
+    def household_history(household_id: str, principal: Principal_ = None) -> list[dict[str, Any]]:
+        assert principal is not None
+        rows = reg.queries.household_history(household_id)
+        members = sorted({m for r in rows for m in r["record"]["member_ids"]})
+        read(principal, "history.read", members, household_id=household_id)
+        return rows
+
+    @app.get("/api/v1/search", tags=["検索"], summary="住民検索（かな・漢字前方一致、生年月日、住所、宛名番号、世帯番号、個人番号）", name="search")
     def search(
-        user: User = None, terminal: Terminal = None,
+        principal: Principal_ = None,
         kana: str | None = None, name: str | None = None, birth_date: dt.date | None = None,
         address: str | None = None, person_id: str | None = None, household_id: str | None = None,
         individual_number: str | None = None, sex: Annotated[str | None, Query(pattern="^[12]$")] = None,
         include_removed: bool = False, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        requester_person_id: Req = None, requester_name: ReqName = None, requester_kana: ReqKana = None,
+        requester_birth_date: ReqBirth = None,
     ) -> list[dict[str, Any]]:
-        _actor(user, terminal)
+        assert principal is not None
         criteria = SearchCriteria(kana=kana, name=name, birth_date=birth_date, address=address, person_id=person_id,
                                   household_id=household_id, individual_number=individual_number, sex=sex,
                                   include_removed=include_removed, limit=limit)
-        return reg.queries.search(criteria)
+        policy.check_search(principal, criteria)
+        hits = reg.queries.search(criteria)
+        ids = [h["person_id"] for h in hits]
+        measures = load_measures(reg.engine, person_ids=ids)
+        screened = policy.screen(hits, _requester(requester_person_id, requester_name, requester_kana, requester_birth_date),
+                                 measures, on=reg.changes.today())
+        shown = [h["person_id"] for h in screened.visible]
+        read(principal, "search", shown, criteria={k: v for k, v in (("kana", kana), ("name", name), ("address", address),
+                                                                      ("person_id", person_id), ("household_id", household_id))
+                                                     if v},
+             birth_date=birth_date.isoformat() if birth_date else None, by_individual_number=bool(individual_number),
+             withheld=screened.withheld, requester=bool(requester_person_id or requester_name or requester_kana))
+        flagged = {m.person_id for m in policy.active(measures, reg.changes.today())}
+        return [flag(h, flagged) for h in screened.visible]
 
-    @app.get("/api/v1/health", tags=["運用"], summary="稼働確認")
+    @app.get("/api/v1/health", tags=["運用"], summary="稼働確認", name="health")
     def health() -> dict[str, Any]:
         counts = reg.store.counts()
         return {"status": "ok", "municipality": reg.jurisdiction.name, "lg_code": reg.jurisdiction.lg_code,
                 "residents": counts.residents, "households": counts.households, "removed": counts.removed}
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False, name="home")
     def home() -> str:
         c = reg.store.counts()
         j = reg.jurisdiction
@@ -288,8 +428,10 @@ def create_app(register: Register | None = None) -> FastAPI:
 <p>住民 {c.residents:,} 人、世帯 {c.households:,}、除票 {c.removed:,}。</p>
 <ul><li><a href="/docs">API（OpenAPI / Swagger UI）</a></li><li><a href="/openapi.json">/openapi.json</a></li>
 <li><a href="/api/v1/health">/api/v1/health</a></li></ul>
-<p>窓口画面は今後追加されます。API の呼び出しには <code>X-Juki-User</code> と <code>X-Juki-Terminal</code> ヘッダーが必要です。</p>
+<p>窓口画面は今後追加されます。API は <code>POST /api/v1/auth/login</code>（登録端末から、パスワードとワンタイムパスワード）で得たトークンで呼び出します。</p>
 </main></body></html>"""
+
+    check_rules([r.name for r in app.routes if isinstance(r, APIRoute)])
 
     original_openapi = app.openapi
 

@@ -74,6 +74,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_staff(reg, path: str) -> dict:  # type: ignore[no-untyped-def]
+    """Staff, rights and terminals for the demo, provisioned once; their secrets are kept in ``path``
+    (mode 0600) because they are shown only once."""
+    import json
+    import secrets
+
+    from juki.services.staffing import DEMO_STAFF, provision
+
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            return dict(json.load(f))
+    password = "demo-" + secrets.token_urlsafe(9)
+    prov = provision(reg, password=password, actor="juki-demo")
+    creds = {"password": password, "terminals": prov.terminal_keys,
+             "staff": [{"user_id": u, "name": n, "role": r, "totp_secret": prov.totp_secrets[u]} for u, n, _s, r in DEMO_STAFF]}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(creds, f, ensure_ascii=False, indent=2)
+    return creds
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -83,20 +104,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     os.environ.setdefault("JUKI_DATABASE_URL", f"sqlite:///{os.path.abspath('var/demo.db')}")
     os.environ.setdefault("JUKI_KEY_FILE", os.path.abspath("var/demo-keys.json"))
+    os.environ.setdefault("JUKI_AUDIT_KEY_FILE", os.path.abspath("var/demo-audit-key.pem"))
     os.makedirs("var", exist_ok=True)
     reg = _register()
     upgrade(reg.settings.database_url)
     if reg.store.counts().residents == 0:
         print(f"合成の市を作成しています / seeding a synthetic {reg.jurisdiction.name} of {args.residents:,} residents…", flush=True)
         seed_city(reg, args.residents, args.seed)
+    creds = _demo_staff(reg, os.path.abspath("var/demo-credentials.json"))
     c = reg.store.counts()
     url = f"http://{args.host}:{args.port}/"
+    t_id, t_key = next(iter(creds["terminals"].items()))
     print(f"juki デモ: {reg.jurisdiction.name}（住民 {c.residents:,} 人・世帯 {c.households:,}）", flush=True)
-    print(f"  URL: {url}    API: {url}docs    検索の例: {url}api/v1/search?kana=サ (X-Juki-User / X-Juki-Terminal ヘッダー)", flush=True)
-    print("  停止: Ctrl+C", flush=True)
+    print(f"  URL: {url}    API: {url}docs", flush=True)
+    print(f"  職員（パスワードは共通 {creds['password']}）/ demo staff, all with that password:", flush=True)
+    for s in creds["staff"]:
+        print(f"    {s['user_id']:8} {s['name']}  {s['role']:16}  TOTP秘密鍵 {s['totp_secret']}", flush=True)
+    print(f"  端末 / terminal: {t_id}  鍵 / key: {t_key}", flush=True)
+    print("  ワンタイムパスワード / one-time code:  uv run juki totp <TOTP秘密鍵>", flush=True)
+    print(f"  ログイン / login:  curl -s -X POST {url}api/v1/auth/login -H 'content-type: application/json' "
+          f"-H 'X-Juki-Terminal: {t_id}' -H 'X-Juki-Terminal-Key: {t_key}' "
+          f"-d '{{\"user_id\": \"clerk\", \"password\": \"{creds['password']}\", \"totp\": \"<code>\"}}'", flush=True)
+    print("  (these are also in var/demo-credentials.json)   停止: Ctrl+C", flush=True)
     if args.no_serve:
         return 0
     uvicorn.run(create_app(reg), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_totp(args: argparse.Namespace) -> int:
+    """The current one-time code for a TOTP secret: an authenticator for the demo and for tests."""
+    import pyotp
+
+    print(pyotp.TOTP(args.secret).now())
     return 0
 
 
@@ -120,6 +160,9 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--no-serve", action="store_true", help="seed and print, do not serve")
     d.set_defaults(func=cmd_demo)
+    t = sub.add_parser("totp", help="ワンタイムパスワードを表示（デモ用の認証アプリ）/ print the current TOTP code")
+    t.add_argument("secret")
+    t.set_defaults(func=cmd_totp)
     from juki.cli.access import register_access_commands
     from juki.cli.audit import register_audit_commands
 

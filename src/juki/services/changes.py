@@ -34,6 +34,7 @@ class Actor:
 
     user_id: str
     terminal: str
+    session_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,10 +97,18 @@ def _utc_now() -> dt.datetime:
 class ChangeService:
     """届出 and 職権 changes with the four-eyes approval (REG-R3)."""
 
-    def __init__(self, store: Store, jurisdiction: Jurisdiction, clock: Clock = _utc_now) -> None:
+    def __init__(self, store: Store, jurisdiction: Jurisdiction, clock: Clock = _utc_now, audit: Any = None) -> None:
         self.store = store
         self.jurisdiction = jurisdiction
         self.clock = clock
+        self.audit = audit
+        """A :class:`juki.audit.log.AuditLog`: every submission and decision is recorded in the same
+        transaction as the change itself (SEC-3, house rule 4).  None only for benchmarks."""
+
+    def _record(self, tx: Tx, actor: Actor, action: str, subject_ids: list[str], detail: dict[str, Any]) -> None:
+        if self.audit is not None:
+            self.audit.record(tx.connection, user_id=actor.user_id, terminal=actor.terminal, session_id=actor.session_id,
+                              action=action, subject_ids=subject_ids, detail=detail)
 
     def today(self) -> dt.date:
         """Today in Japan (JST), the date every 届出 is dated by."""
@@ -144,6 +153,8 @@ class ChangeService:
                 kind=command.kind.value, payload=canonical, provenance=provenance, household_ids=household_ids,
                 expected_versions=expected, summary=outcome.summary_ja, idempotency_key=idempotency_key,
             )
+            self._record(tx, actor, "change.submit", [p.person_id for p in outcome.persons if p.person_id in ctx.persons],
+                         {"request_id": request_id, "kind": command.kind.value, "summary": outcome.summary_ja})
         return Submitted(request_id, command.kind, outcome.summary_ja, outcome.late)
 
     # --- decisions -------------------------------------------------------------------------------
@@ -169,6 +180,8 @@ class ChangeService:
                            expected_versions=row.expected_versions)
             tx.add_decision(request_id=request_id, decision="approved", decided_by=actor.user_id,
                             terminal=actor.terminal, reason="", event_seq=seq)
+            self._record(tx, actor, "change.approve", [p.person_id for p in outcome.persons],
+                         {"request_id": request_id, "event_seq": seq, "kind": outcome.kind.value})
         return Approved(request_id, seq, outcome)
 
     def return_request(self, request_id: int, *, actor: Actor, reason: str) -> None:
@@ -184,9 +197,11 @@ class ChangeService:
             raise InvalidInput(Problem("reason", "REG-R3/reason", "理由を入力してください。",
                                        "A reason is required."))
         with self.store.transaction() as tx:
-            self._pending(tx, request_id, actor, allow_self=decision == "returned")
+            row = self._pending(tx, request_id, actor, allow_self=decision == "returned")
             tx.add_decision(request_id=request_id, decision=decision, decided_by=actor.user_id,
                             terminal=actor.terminal, reason=reason.strip(), event_seq=None)
+            self._record(tx, actor, "change.return" if decision == "returned" else "change.reject", [],
+                         {"request_id": request_id, "kind": row.kind, "reason": reason.strip()})
 
     def _pending(self, tx: Tx, request_id: int, actor: Actor, *, allow_self: bool = False) -> RequestRow:
         row = tx.request(request_id)
