@@ -63,8 +63,10 @@ def test_change_takes_effect_only_on_approval_by_another_user(reg):
     history = reg.store.person_history(p.person_id)
     (event, _), = history
     assert (event.entered_by, event.approved_by, event.terminal, event.kind.value) == ("clerk1", "chief1", "T001", "move_in")
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict) as again:
         reg.changes.approve(sub.request_id, actor=APPROVER)
+    assert again.value.problems[0].ja.endswith("（決裁済み、chief1）。")
+    assert "approved by chief1" in again.value.problems[0].en
 
 
 def test_refused_submission_writes_nothing(reg):

@@ -209,9 +209,11 @@ class ChangeService:
             raise NotFound(Problem("request_id", "REG-R3", f"届出 {request_id} はありません。",
                                    f"There is no request {request_id}."))
         if row.decision is not None:
+            done = row.decision.decision
+            done_ja = {"approved": "決裁済み", "returned": "差戻し済み", "rejected": "却下済み"}.get(done, done)
             raise Conflict(Problem("request_id", "REG-R3/decided",
-                                   f"届出 {request_id} は既に処理済みです（{row.decision}）。",
-                                   f"Request {request_id} has already been decided ({row.decision})."))
+                                   f"届出 {request_id} は既に処理されています（{done_ja}、{row.decision.decided_by}）。",
+                                   f"Request {request_id} has already been decided ({done} by {row.decision.decided_by})."))
         if not allow_self and row.entered_by == actor.user_id:
             raise Forbidden(Problem("approved_by", "REG-R3/four-eyes",
                                     "入力した職員は自分の届出を決裁できません。別の職員が確認してください。",
