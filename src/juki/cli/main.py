@@ -132,6 +132,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    """個人番号 key rotation: a new active key, the current records re-encrypted under it.  History keeps
+    the key it was written with, so old keys stay in the key file (never delete them)."""
+    reg = _register()
+    old = reg.keyring.active_key_id
+    new = reg.keyring.rotate()
+    n = reg.store.reencrypt_all()
+    reg.audit.record_now(reg.engine, user_id=args.actor, terminal="CLI", action="keys.rotate",
+                         detail={"from": old, "to": new, "reencrypted": n})
+    print(f"鍵を更新しました / rotated the key {old} → {new}; {n:,} 件を再暗号化 / re-encrypted {n:,} records")
+    return 0
+
+
 def cmd_totp(args: argparse.Namespace) -> int:
     """The current one-time code for a TOTP secret: an authenticator for the demo and for tests."""
     import pyotp
@@ -160,6 +173,11 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--no-serve", action="store_true", help="seed and print, do not serve")
     d.set_defaults(func=cmd_demo)
+    k = sub.add_parser("keys", help="個人番号の暗号鍵 / the 個人番号 encryption keys")
+    ksub = k.add_subparsers(dest="keys_command", required=True)
+    kr = ksub.add_parser("rotate", help="新しい鍵に切り替えて現在の記録を再暗号化 / rotate and re-encrypt")
+    kr.add_argument("--actor", required=True, help="実行者の利用者ID / user id recorded in the audit log")
+    kr.set_defaults(func=cmd_keys_rotate)
     t = sub.add_parser("totp", help="ワンタイムパスワードを表示（デモ用の認証アプリ）/ print the current TOTP code")
     t.add_argument("secret")
     t.set_defaults(func=cmd_totp)
