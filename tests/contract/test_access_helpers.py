@@ -19,21 +19,15 @@ from juki.adapters.db.engine import make_engine
 from juki.adapters.db.migrate import upgrade
 from juki.adapters.keys import Keyring
 
+from ..clock import Clock as _Clock
+
 PASSWORD = "correct horse battery"
 START = dt.datetime(2024, 4, 1, 0, 0, 0, tzinfo=dt.UTC)  # 09:00 JST, on a TOTP step boundary
 
 
-class Clock:
-    def __init__(self, start: dt.datetime = START) -> None:
-        self.now = start
 
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, **kw: float) -> dt.datetime:
-        self.now = self.now + dt.timedelta(**kw)
-        return self.now
-
+def Clock(start: dt.datetime = START) -> _Clock:
+    return _Clock(start)
 
 def fast_hasher() -> PasswordHasher:
     """argon2id with small parameters (tests only; production uses argon2-cffi's defaults)."""
@@ -44,7 +38,7 @@ def fast_hasher() -> PasswordHasher:
 class Env:
     engine: Engine
     keyring: Keyring
-    clock: Clock
+    clock: _Clock
     auth: AuthService
     terminal_id: str = "T-001"
     terminal_key: str = ""

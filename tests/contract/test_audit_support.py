@@ -14,21 +14,15 @@ from juki.adapters.db.migrate import upgrade
 from juki.audit.ddl import audit_guard_ddl, drop_audit_guard_ddl
 from juki.audit.log import AuditLog, AuditPolicy
 
+from ..clock import Clock as _Clock
+
 JST = dt.timezone(dt.timedelta(hours=9))
 T0 = dt.datetime(2024, 6, 3, 10, 0, tzinfo=JST)  # a Monday, 10:00 JST
 
 
-class Clock:
-    def __init__(self, start: dt.datetime = T0) -> None:
-        self.now = start
 
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, **kw: float) -> dt.datetime:
-        self.now = self.now + dt.timedelta(**kw)
-        return self.now
-
+def Clock(start: dt.datetime = T0) -> _Clock:
+    return _Clock(start)
 
 @pytest.fixture(name="engine")
 def engine_fixture(database_url: str) -> Iterator[Engine]:
@@ -43,7 +37,7 @@ def pid(n: int) -> str:
     return f"{n:010d}"
 
 
-def build_log(engine: Engine, n: int = 50, *, clock: Clock | None = None,
+def build_log(engine: Engine, n: int = 50, *, clock: _Clock | None = None,
               policy: AuditPolicy | None = None) -> AuditLog:
     """``n`` entries by a few users about a few persons, one minute apart."""
     clock = clock or Clock()

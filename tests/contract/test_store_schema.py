@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from juki.access import tables as access_tables
 from juki.adapters.db.engine import default_database_url, make_engine
 from juki.adapters.db.migrate import current_revision, head_revision, upgrade
 from juki.adapters.db.schema import APPEND_ONLY_TABLES, metadata
 from juki.adapters.db.store import Store
-from juki.access import tables as access_tables
 from juki.audit import schema as audit_schema
 
 from .test_store_support import D, make_store, move_in, person, prov

@@ -18,27 +18,22 @@ from juki.api.app import create_app
 from juki.config import Register, Settings
 from juki.services.staffing import Provisioned, provision
 
+from ..clock import Clock as _Clock
+
 PASSWORD = "correct horse battery staple"
 NOW = dt.datetime(2026, 4, 20, 1, 0, tzinfo=dt.UTC)  # 10:00 JST, on a TOTP step boundary
 
 
-class Clock:
-    def __init__(self, now: dt.datetime = NOW) -> None:
-        self.now = now
 
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, **kw: float) -> None:
-        self.now += dt.timedelta(**kw)
-
+def Clock(start: dt.datetime = NOW) -> _Clock:
+    return _Clock(start)
 
 @dataclass
 class Api:
     client: TestClient
     reg: Register
     staff: Provisioned
-    clock: Clock
+    clock: _Clock
     sessions: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def totp(self, user: str) -> str:

@@ -391,22 +391,7 @@ COMMANDS: dict[ChangeKind, type[Command]] = {
 }
 
 
-# --- JSON (de)serialisation, generic over the dataclasses' type hints --------------------------------
-
-
-def to_json(value: Any) -> Any:
-    """A command (or any part of it) as JSON-ready data."""
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, tuple | list):
-        return [to_json(v) for v in value]
-    if isinstance(value, dict):
-        return {k: to_json(v) for k, v in value.items()}
-    return value
+# --- JSON (de)serialisation, generic over the dataclasses' type hints (to_json is the model's) -------
 
 
 def command_from_json(kind: ChangeKind | str, data: dict[str, Any]) -> Command:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Any
 
 
@@ -184,26 +184,41 @@ class HouseholdRecord:
 # of the snapshot on purpose (it is encrypted separately; REG-ITEMS, SEC-2).
 
 
-def _to_json(value: Any) -> Any:
-    if isinstance(value, dt.date):
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def to_json(value: Any) -> Any:
+    """Records, commands and their parts as JSON-ready data: dates as ISO text, enums as their values,
+    dataclasses as objects, tuples as lists.  Field lists are cached per class: the generic
+    ``dataclasses.fields`` walk would otherwise dominate a bulk load of a million records."""
+    t = type(value)
+    if value is None or t is str or t is bool or t is int or t is float:
+        return value
+    names = _FIELDS.get(t)
+    if names is not None:
+        return {n: to_json(getattr(value, n)) for n in names}
+    if isinstance(value, dt.date):  # datetime too
         return value.isoformat()
-    if isinstance(value, StrEnum):
+    if isinstance(value, Enum):
         return value.value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        _FIELDS[t] = tuple(f.name for f in dataclasses.fields(value))
+        return to_json(value)
     if isinstance(value, tuple | list):
-        return [_to_json(v) for v in value]
+        return [to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
     return value
 
 
 def person_to_json(p: PersonRecord) -> dict[str, Any]:
-    data: dict[str, Any] = _to_json(p)
+    data: dict[str, Any] = to_json(p)
     del data["individual_number"]
     return data
 
 
 def household_to_json(h: HouseholdRecord) -> dict[str, Any]:
-    result: dict[str, Any] = _to_json(h)
+    result: dict[str, Any] = to_json(h)
     return result
 
 

@@ -20,9 +20,10 @@ from typing import Any
 from juki.adapters.db.history import cancellation_target, last_change_dates
 from juki.adapters.db.store import RequestRow, Store, Tx
 from juki.domain import identifiers
-from juki.domain.changes import Cancellation, Command, command_from_json, to_json
+from juki.domain.changes import Cancellation, Command, command_from_json
 from juki.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, RuleViolation
 from juki.domain.events import ChangeKind, Origin, Outcome, Provenance
+from juki.domain.model import to_json
 from juki.domain.register import CancellationTarget, Context, Jurisdiction, decide, lookups
 
 Clock = Callable[[], dt.datetime]

@@ -16,9 +16,7 @@ no encryption and no JSON building -- the "plain COPY" that ``bulk_load`` is mea
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import enum
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Any
@@ -29,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from juki.adapters.keys import Keyring
 from juki.domain.events import ChangeKind, Provenance
 from juki.domain.kana import address_key, kana_key, name_key
-from juki.domain.model import HouseholdRecord, PersonRecord, person_to_json
+from juki.domain.model import HouseholdRecord, PersonRecord, household_to_json, person_to_json
 
 from .engine import dumps
 from .schema import events, id_counters, persons
@@ -144,51 +142,11 @@ def write_rows(conn: Connection, table: str, columns: Sequence[str], rows: Seque
         raise ValueError(f"unsupported dialect {conn.dialect.name}")
 
 
-_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def _plain(value: Any) -> Any:
-    """Same result as the domain's JSON conversion (``model._to_json``), with field lists cached per
-    class: the generic ``dataclasses.fields`` walk dominates the bulk load otherwise.  A contract test
-    checks equality with :func:`person_to_json` / :func:`household_to_json`."""
-    t = type(value)
-    if value is None or t is str or t is bool or t is int:
-        return value
-    if t is dt.date or t is dt.datetime:
-        return value.isoformat()
-    names = _FIELDS.get(t)
-    if names is not None:
-        return {n: _plain(getattr(value, n)) for n in names}
-    if isinstance(value, enum.Enum):
-        return value.value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        _FIELDS[t] = tuple(f.name for f in dataclasses.fields(value))
-        return _plain(value)
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return value
-
-
-def person_json(p: PersonRecord) -> dict[str, Any]:
-    """:func:`juki.domain.model.person_to_json`, faster (no 個人番号 either)."""
-    data: dict[str, Any] = _plain(p)
-    del data["individual_number"]
-    return data
-
-
-def household_json(h: HouseholdRecord) -> dict[str, Any]:
-    """:func:`juki.domain.model.household_to_json`, faster."""
-    data: dict[str, Any] = _plain(h)
-    return data
-
-
 def _person_rows(
     p: PersonRecord, keyring: Keyring, seq: int, valid_from: dt.date, now: dt.datetime
 ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     pid = p.person_id
-    snap = dumps(person_json(p))
+    snap = dumps(person_to_json(p))
     if p.individual_number:
         ct, kid = keyring.encrypt(p.individual_number, pid)
         nidx: str | None = keyring.blind_index(p.individual_number)
@@ -290,7 +248,7 @@ def bulk_load(
         for batch in _batches(households, batch_size):
             rows, vrows = [], []
             for h in batch:
-                snap = dumps(household_json(h))
+                snap = dumps(household_to_json(h))
                 rows.append((h.household_id, 1, h.head_id, len(h.member_ids), h.address.text, snap))
                 vrows.append((h.household_id, 1, seq, valid_from, now, snap))
             write_rows(conn, "households", HOUSEHOLD_COLUMNS, rows)
