@@ -8,12 +8,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy.engine import Engine
 
 from juki.adapters.db.engine import default_database_url, make_engine
 from juki.adapters.db.store import Store
 from juki.adapters.keys import Keyring
 from juki.domain.municipalities import jurisdiction
 from juki.domain.register import Jurisdiction
+
+if TYPE_CHECKING:  # the services are imported lazily, so that the CLI starts fast
+    from juki.access.auth import AuthService
+    from juki.audit.log import AuditLog
+    from juki.services.changes import ChangeService
+    from juki.services.queries import QueryService
 
 
 @dataclass(frozen=True)
@@ -45,7 +54,7 @@ class Register:
         return jurisdiction(self.settings.lg_code)
 
     @cached_property
-    def engine(self):  # type: ignore[no-untyped-def]
+    def engine(self) -> Engine:
         return make_engine(self.settings.database_url)
 
     @cached_property
@@ -57,25 +66,25 @@ class Register:
         return Store(self.engine, self.keyring)
 
     @cached_property
-    def changes(self):  # type: ignore[no-untyped-def]
+    def changes(self) -> ChangeService:
         from juki.services.changes import ChangeService
 
         return ChangeService(self.store, self.jurisdiction, clock=self.now, audit=self.audit if self.audit_enabled else None)
 
     @cached_property
-    def queries(self):  # type: ignore[no-untyped-def]
+    def queries(self) -> QueryService:
         from juki.services.queries import QueryService
 
         return QueryService(self.store)
 
     @cached_property
-    def auth(self):  # type: ignore[no-untyped-def]
+    def auth(self) -> AuthService:
         from juki.access.auth import AuthService
 
         return AuthService(self.engine, self.keyring, clock=self.now, hasher=self.password_hasher)  # type: ignore[arg-type]
 
     @cached_property
-    def audit(self):  # type: ignore[no-untyped-def]
+    def audit(self) -> AuditLog:
         from juki.audit.log import AuditLog, AuditPolicy
 
         return AuditLog(AuditPolicy.from_env(), clock=self.now)

@@ -233,11 +233,12 @@ def create_app(register: Register | None = None) -> FastAPI:
         unknown = sorted(set(data) - {"user_id", "password", "totp"})
         if unknown:
             raise InvalidInput([Problem(k, "SEC-1", "受け付けない項目です。", "This item is not accepted.") for k in unknown])
-        values = [data.get(k) for k in ("user_id", "password", "totp")]
-        if not all(isinstance(v, str) and v for v in values):
+        user_id, password, code = (data.get(k) for k in ("user_id", "password", "totp"))
+        if not (isinstance(user_id, str) and isinstance(password, str) and isinstance(code, str)
+                and user_id and password and code):
             raise InvalidInput(Problem("body", "SEC-1", "利用者ID・パスワード・ワンタイムパスワードを入力してください。",
                                        "Give user_id, password and totp."))
-        result = reg.auth.login(values[0], values[1], values[2], terminal or "", terminal_key or "")
+        result = reg.auth.login(user_id, password, code, terminal or "", terminal_key or "")
         p = result.principal
         reg.audit.record_now(reg.engine, user_id=p.user_id, terminal=p.terminal_id, session_id=p.session_id,
                              action="login", detail={"roles": sorted(p.roles)})

@@ -22,18 +22,19 @@ import json
 import os
 import socket
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from juki.cli.common import register as _register
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 EXIT_TAMPERED = 1
 
 
-def _register():  # type: ignore[no-untyped-def]
-    from juki.config import Register
-
-    return Register()
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> Engine:
     return _register().engine
 
 
@@ -157,7 +158,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 def register_audit_commands(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``audit`` and its subcommands to ``juki``'s subparsers (``parser.add_subparsers(...)``)."""
-    audit = subparsers.add_parser("audit", help="監査ログ / the audit log")
+    audit: argparse.ArgumentParser = subparsers.add_parser("audit", help="監査ログ / the audit log")
     sub = audit.add_subparsers(dest="audit_command", required=True)
 
     v = sub.add_parser("verify", help="改ざん検査 / verify the hash chain")

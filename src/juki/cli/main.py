@@ -15,17 +15,18 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
+from juki.cli.common import register as _register
 from juki.domain.errors import JukiError
+
+if TYPE_CHECKING:
+    from juki.config import Register
 
 EXIT_INPUT = 2
 EXIT_REFUSED = 3
 
 
-def _register():  # type: ignore[no-untyped-def]
-    from juki.config import Register
-
-    return Register()
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -74,7 +75,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo_staff(reg, path: str) -> dict:  # type: ignore[no-untyped-def]
+def _demo_staff(reg: Register, path: str) -> dict[str, Any]:
     """Staff, rights and terminals for the demo, provisioned once; their secrets are kept in ``path``
     (mode 0600) because they are shown only once."""
     import json

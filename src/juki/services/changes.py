@@ -232,9 +232,11 @@ class ChangeService:
         household_ids = set(command.named_household_ids())
         household_ids.update(p.household_id for p in persons.values() if p.is_resident)
         codes, numbers = lookups(command)
-        found = {tx.person_id_by_juminhyo_code(code): ("code", code) for code in codes}
-        found.update({tx.person_id_by_individual_number(n): ("number", n) for n in numbers})
-        found.pop(None, None)
+        found: dict[str, tuple[str, str]] = {}
+        for what, value, pid in [*(("code", c, tx.person_id_by_juminhyo_code(c)) for c in codes),
+                                 *(("number", n, tx.person_id_by_individual_number(n)) for n in numbers)]:
+            if pid is not None:
+                found[pid] = (what, value)
         if isinstance(command, Cancellation):
             ctx.cancellation = cancellation_target(tx, command.event_seq)
             if ctx.cancellation is not None:
