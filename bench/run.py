@@ -33,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -63,7 +64,11 @@ AIMS = {
     "bulk_ratio": 0.25,  # bulk_load residents/s ÷ baseline residents/s, at least
     "changes_per_s_postgresql": 300.0,  # submit+approve pairs per second on PostgreSQL, at least
     "search_p95_ms": 20.0,  # p95 of each search kind, at most
+    "audit_ratio": 0.7,  # ops/s with the audit log on ÷ ops/s with it off, at least (issue 3)
 }
+AUDIT_USER_PERSONS = 150
+"""Audited reads rotate among users so that none reads more than this many persons in the run, i.e. stays
+under the bulk-read alert threshold (200 in 10 minutes by default): the steady cost, no alert inserts."""
 
 
 def log(msg: str) -> None:
@@ -245,11 +250,16 @@ def bench_load(
     }
 
 
-def pick_moves(reg: Register, count: int, rng: random.Random) -> list[tuple[str, list[str], dict[str, Any]]]:
-    """``count`` distinct households (with their members) and, for each, another household's address."""
+def pick_moves(
+    reg: Register, count: int, rng: random.Random, exclude: set[str] | None = None
+) -> list[tuple[str, list[str], dict[str, Any]]]:
+    """``count`` distinct households (with their members) and, for each, another household's address.
+    Households in ``exclude`` are not moved (and the chosen ones are added to it)."""
+    exclude = exclude if exclude is not None else set()
     with reg.engine.connect() as c:
         max_id = c.execute(sa.text("SELECT count(*) FROM households")).scalar_one()
-        ids = [f"{i:010d}" for i in rng.sample(range(1, max_id + 1), min(max_id, 2 * count + 10))]
+        want = min(max_id, 2 * count + 10 + len(exclude))
+        ids = [f"{i:010d}" for i in rng.sample(range(1, max_id + 1), want)]
         rows = {}
         for i in range(0, len(ids), 500):
             q = sa.text(
@@ -257,8 +267,9 @@ def pick_moves(reg: Register, count: int, rng: random.Random) -> list[tuple[str,
             ).bindparams(sa.bindparam("ids", expanding=True))
             for hid, snap in c.execute(q, {"ids": ids[i : i + 500]}):
                 rows[hid] = json.loads(snap) if isinstance(snap, str) else snap
-    hids = [h for h in ids if h in rows]
+    hids = [h for h in ids if h in rows and h not in exclude]
     movers, targets = hids[:count], hids[count:] + hids[:count]
+    exclude.update(movers)
     out = []
     for k, hid in enumerate(movers):
         snap = rows[hid]
@@ -282,40 +293,81 @@ def submit_move(reg: Register, hid: str, members: list[str], addr: dict[str, Any
     )
 
 
-def bench_changes(reg: Register, count: int, warmup: int, rng: random.Random) -> dict[str, Any]:
-    moves = pick_moves(reg, count + warmup, rng)
-    for hid, members, addr in moves[:warmup]:
-        reg.changes.approve(submit_move(reg, hid, members, addr).request_id, actor=APPROVER)
+def bench_changes(
+    reg: Register, count: int, warmup: int, rng: random.Random, clients: int = 1, exclude: set[str] | None = None
+) -> dict[str, Any]:
+    """``count`` changes (submit + approve) by ``clients`` concurrent threads, each with its own
+    households (``count // clients`` each) and ``warmup // clients`` untimed warm-up changes first."""
+    exclude = exclude if exclude is not None else set()
+    per = count // clients
+    wu = max(1, warmup // clients) if warmup else 0
+    moves = pick_moves(reg, clients * (per + wu), rng, exclude)
+    shares = [moves[k * (per + wu) : (k + 1) * (per + wu)] for k in range(clients)]
     with reg.engine.connect() as c:
         outbox0 = c.execute(sa.text("SELECT count(*) FROM outbox")).scalar_one()
-    sub_t, app_t = [], []
-    persons_moved = 0
+    sub_t: list[float] = []
+    app_t: list[float] = []
+    moved = [0]
+    errors: list[str] = []
+    lock = threading.Lock()
+    ready = threading.Barrier(clients + 1)
+    done = threading.Barrier(clients + 1)
+
+    def client(share: list[tuple[str, list[str], dict[str, Any]]]) -> None:
+        s_t, a_t, n_moved = [], [], 0
+        try:
+            for hid, members, addr in share[:wu]:
+                reg.changes.approve(submit_move(reg, hid, members, addr).request_id, actor=APPROVER)
+        except Exception as exc:
+            errors.append(repr(exc)[:300])
+        ready.wait()
+        for hid, members, addr in share[wu:]:
+            try:
+                a = time.perf_counter()
+                s = submit_move(reg, hid, members, addr)
+                b = time.perf_counter()
+                reg.changes.approve(s.request_id, actor=APPROVER)
+                c_ = time.perf_counter()
+            except Exception as exc:
+                errors.append(repr(exc)[:300])
+                continue
+            s_t.append(b - a)
+            a_t.append(c_ - b)
+            n_moved += len(members)
+        with lock:
+            sub_t.extend(s_t)
+            app_t.extend(a_t)
+            moved[0] += n_moved
+        done.wait()
+
+    threads = [threading.Thread(target=client, args=(sh,), daemon=True) for sh in shares]
+    for t in threads:
+        t.start()
     gc.collect()
+    ready.wait()
     t0 = time.perf_counter()
-    for hid, members, addr in moves[warmup:]:
-        a = time.perf_counter()
-        s = submit_move(reg, hid, members, addr)
-        b = time.perf_counter()
-        reg.changes.approve(s.request_id, actor=APPROVER)
-        c_ = time.perf_counter()
-        sub_t.append(b - a)
-        app_t.append(c_ - b)
-        persons_moved += len(members)
+    done.wait()
     elapsed = time.perf_counter() - t0
+    for t in threads:
+        t.join()
     with reg.engine.connect() as c:
         outbox = c.execute(sa.text("SELECT count(*) FROM outbox")).scalar_one() - outbox0
-    n = len(moves) - warmup
+    n = len(sub_t)
     return {
+        "clients": clients,
         "changes": n,
-        "persons_moved": persons_moved,
+        "errors": len(errors),
+        "error_examples": errors[:3],
+        "persons_moved": moved[0],
         "seconds": elapsed,
         "changes_per_s": n / elapsed,
         "submit_ms_p50": statistics.median(sub_t) * 1000,
         "submit_ms_p95": pct(sub_t, 95) * 1000,
         "approve_ms_p50": statistics.median(app_t) * 1000,
         "approve_ms_p95": pct(app_t, 95) * 1000,
-        "outbox_rows_written": outbox,
-        "warmup_changes": warmup,
+        "outbox_rows_written": outbox - wu * clients,
+        "warmup_changes": wu * clients,
+        "audit": reg.audit_enabled,
     }
 
 
@@ -381,6 +433,128 @@ def bench_search(reg: Register, queries: int, n_persons: int, rng: random.Random
     return res
 
 
+def _count(reg: Register, table: str) -> int:
+    with reg.engine.connect() as c:
+        return int(c.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def _summary(times: list[float]) -> dict[str, Any]:
+    total = sum(times)
+    return {
+        "ops": len(times),
+        "seconds": total,
+        "ops_per_s": len(times) / total if total else None,
+        "p50_ms": statistics.median(times) * 1000,
+        "p95_ms": pct(times, 95) * 1000,
+    }
+
+
+def bench_audit(
+    reg_on: Register,
+    reg_off: Register,
+    changes: int,
+    reads: int,
+    block: int,
+    n_persons: int,
+    rng: random.Random,
+    exclude: set[str],
+) -> dict[str, Any]:
+    """Audit overhead (issue 3): the same work with the audit log on (``reg_on``) and off (``reg_off``),
+    two registers on the same loaded database, in alternating blocks of ``block`` operations (on, off, on,
+    …) so that drift (load, checkpoints, cache) hits both alike.  Throughput = operations ÷ the summed
+    time of the operations of that mode.
+
+    * changes: submit + approve of ``move_within`` of distinct households (each mode its own);
+    * search: ``reg.queries.search(kana prefix)`` then, audit on, ``record_now(action="search")`` with
+      the hits as subjects (what ``GET /api/v1/search`` does);
+    * person: ``reg.queries.person(pid)`` then, audit on, ``record_now(action="person.read")``.
+
+    Audited reads rotate among users (a new user once one has read ``AUDIT_USER_PERSONS`` persons), so no
+    bulk-read alert fires and each read pays the steady cost (entry, subjects, head, the alert's count)."""
+    out: dict[str, Any] = {"block": block, "user_persons": AUDIT_USER_PERSONS}
+    entries0, alerts0 = _count(reg_on, "audit_entries"), _count(reg_on, "audit_alerts")
+
+    # -- changes ---------------------------------------------------------------------------------
+    if changes:
+        wu = 10
+        moves = pick_moves(reg_on, 2 * (changes + wu), rng, exclude)
+        mv = {"on": moves[: changes + wu], "off": moves[changes + wu :]}
+        regs = {"on": reg_on, "off": reg_off}
+        for mode in ("on", "off"):  # untimed warm-up
+            for hid, members, addr in mv[mode][:wu]:
+                r = regs[mode]
+                r.changes.approve(submit_move(r, hid, members, addr).request_id, actor=APPROVER)
+        times: dict[str, list[float]] = {"on": [], "off": []}
+        gc.collect()
+        for start in range(wu, changes + wu, block):
+            for mode in ("on", "off") if (start // block) % 2 == 0 else ("off", "on"):
+                r = regs[mode]
+                for hid, members, addr in mv[mode][start : start + block]:
+                    t0 = time.perf_counter()
+                    r.changes.approve(submit_move(r, hid, members, addr).request_id, actor=APPROVER)
+                    times[mode].append(time.perf_counter() - t0)
+        out["changes"] = {m: _summary(times[m]) for m in ("on", "off")}
+        out["changes"]["ratio"] = out["changes"]["on"]["ops_per_s"] / out["changes"]["off"]["ops_per_s"]
+        entries1 = _count(reg_on, "audit_entries")
+        out["changes"]["audit_entries_written"] = entries1 - entries0 - 2 * wu
+        entries0 = entries1
+
+    # -- reads -----------------------------------------------------------------------------------
+    if reads:
+        people = sample_people(reg_on, int(reads * 1.3) + 20, n_persons, rng)[:reads]
+        kanas = [k.replace("\u3000", "")[: 2 + i % 2] for i, (_, k, _) in enumerate(people)]
+        with reg_on.engine.connect() as c:
+            pids = [
+                r[0]
+                for r in c.execute(
+                    sa.text("SELECT person_id FROM persons WHERE status = 'resident' ORDER BY person_id LIMIT :n"
+                            " OFFSET :o"),
+                    {"n": reads, "o": rng.randrange(0, max(1, n_persons - reads - 1000))},
+                )
+            ]
+        users = {"n": 0, "persons": 0}
+
+        def user_for(k: int) -> str:
+            if users["persons"] + k > AUDIT_USER_PERSONS:
+                users["n"] += 1
+                users["persons"] = 0
+            users["persons"] += k
+            return f"bench-reader-{users['n']:04d}"
+
+        def search(r: Register, audited: bool, i: int) -> None:
+            hits = r.queries.search(SearchCriteria(kana=kanas[i]))
+            if audited:
+                ids = [h["person_id"] for h in hits]
+                r.audit.record_now(r.engine, user_id=user_for(len(ids)), terminal="B1", session_id="bench",
+                                   action="search", subject_ids=ids, detail={"criteria": {"kana": kanas[i]}})
+
+        def person(r: Register, audited: bool, i: int) -> None:
+            r.queries.person(pids[i])
+            if audited:
+                r.audit.record_now(r.engine, user_id=user_for(1), terminal="B1", session_id="bench",
+                                   action="person.read", subject_ids=[pids[i]], detail={"as_of": None})
+
+        for name, fn, n in (("search", search, len(kanas)), ("person", person, len(pids))):
+            for i in range(min(10, n)):  # untimed warm-up, both modes
+                fn(reg_on, True, i)
+                fn(reg_off, False, i)
+            times = {"on": [], "off": []}
+            gc.collect()
+            for start in range(0, n, block):
+                for mode in ("on", "off") if (start // block) % 2 == 0 else ("off", "on"):
+                    r, audited = (reg_on, True) if mode == "on" else (reg_off, False)
+                    for i in range(start, min(n, start + block)):
+                        t0 = time.perf_counter()
+                        fn(r, audited, i)
+                        times[mode].append(time.perf_counter() - t0)
+            out[name] = {m: _summary(times[m]) for m in ("on", "off")}
+            out[name]["ratio"] = out[name]["on"]["ops_per_s"] / out[name]["off"]["ops_per_s"]
+        out["read_users"] = users["n"] + 1
+        out["read_audit_entries_written"] = _count(reg_on, "audit_entries") - entries0
+    out["bulk_read_alerts_raised"] = _count(reg_on, "audit_alerts") - alerts0
+    return out
+
+
 def run_engine(
     engine_name: str,
     url: str,
@@ -400,13 +574,21 @@ def run_engine(
     result["loadavg_1min"] = {"start": loadavg()}
     result["load"] = bench_load(engine_name, url, keyring, households, persons, base_rows)
     result["loadavg_1min"]["after_load"] = loadavg()
-    reg = Register(Settings(database_url=url, key_file=tmp / "keys.json", lg_code="011002"))
+    settings = Settings(database_url=url, key_file=tmp / "keys.json", lg_code="011002")
+    reg = Register(settings)  # audit_enabled=True, as deployed
     reg.changes.clock = lambda: NOW
     rng = random.Random(args.seed + 1)
-    log(f"[{engine_name}] {args.changes} changes (move_within, submit + approve)")
-    result["changes"] = bench_changes(reg, args.changes, args.warmup, rng)
+    moved: set[str] = set()
+    log(f"[{engine_name}] {args.changes} changes (move_within, submit + approve), 1 client, audit on")
+    result["changes"] = bench_changes(reg, args.changes, args.warmup, rng, 1, moved)
     log(f"[{engine_name}]   {result['changes']['changes_per_s']:.0f} changes/s")
     result["loadavg_1min"]["after_changes"] = loadavg()
+    if args.clients > 1:
+        log(f"[{engine_name}] {args.changes} changes, {args.clients} concurrent clients, audit on")
+        result["changes_concurrent"] = bench_changes(reg, args.changes, args.warmup, rng, args.clients, moved)
+        cc = result["changes_concurrent"]
+        log(f"[{engine_name}]   {cc['changes_per_s']:.0f} changes/s ({cc['errors']} errors)")
+        result["loadavg_1min"][f"after_changes_{args.clients}_clients"] = loadavg()
     log(f"[{engine_name}] search, {args.queries} queries per kind")
     result["search"] = bench_search(reg, args.queries, len(persons), rng)
     s = result["search"]
@@ -415,6 +597,19 @@ def run_engine(
         f"name+birth p50/p95 {s['name_birth_date']['p50_ms']:.1f}/{s['name_birth_date']['p95_ms']:.1f} ms"
     )
     result["loadavg_1min"]["after_search"] = loadavg()
+    if args.audit_changes or args.audit_reads:
+        reg_off = Register(settings, audit_enabled=False)
+        reg_off.changes.clock = lambda: NOW
+        log(f"[{engine_name}] audit overhead: {args.audit_changes} changes and {args.audit_reads} reads of each kind, "
+            "audit on vs off")
+        result["audit"] = bench_audit(
+            reg, reg_off, args.audit_changes, args.audit_reads, args.audit_block, len(persons), rng, moved
+        )
+        a = result["audit"]
+        log(f"[{engine_name}]   ratios on/off: " + ", ".join(
+            f"{k} {a[k]['ratio']:.2f}" for k in ("changes", "search", "person") if k in a))
+        result["loadavg_1min"]["after_audit"] = loadavg()
+        reg_off.engine.dispose()
     if engine_name == "sqlite":
         db = Path(make_url(url).database or "")
         result["database_bytes"] = sum(p.stat().st_size for p in db.parent.glob(db.name + "*"))
@@ -453,7 +648,9 @@ def render(report: dict[str, Any]) -> str:
         "  `executemany` on SQLite, into a table with the `persons` indexes). Ratio = bulk ÷ baseline residents/s.",
         "* **Changes**: `move_within` (転居) of a whole, distinct household to another 札幌市 address, through",
         "  `reg.changes.submit` + `reg.changes.approve` by a second user (event, versions, projections, outbox in one",
-        "  transaction), single client, on the loaded city. One change = one submit + one approve.",
+        "  transaction, with the two audit entries when the audit log is on), on the loaded city, audit log on (as deployed).",
+        "  One change = one submit + one approve. Single client; with `--clients K`, also K concurrent clients (threads,",
+        "  each with its own households, one shared connection pool).",
         "* **Search**: `reg.store.search` on the loaded city; kana = prefix of 2 or 3 kana of a random resident's",
         "  振り仮名 (alternating), name + 生年月日 = that resident's full kanji name and birth date. Nearest-rank p50/p95.",
         "",
@@ -466,7 +663,9 @@ def render(report: dict[str, Any]) -> str:
         f"* Python {m['python']}, SQLite {m['sqlite']}, SQLAlchemy {m['sqlalchemy']}, PostgreSQL {m['postgresql'] or '—'}",
         f"* Code: {m['git_commit'] or '?'}",
         f"* Run: {report['config']['residents']:,} residents, seed {report['config']['seed']}, "
-        f"{report['config']['changes']} changes, {report['config']['queries']} queries per search kind",
+        f"{report['config']['changes']} changes (single client"
+        + (f" and {report['config'].get('clients')} clients" if (report['config'].get('clients') or 1) > 1 else "")
+        + f"), {report['config']['queries']} queries per search kind",
         f"* City generation (excluded from the rates): {report['generation']['seconds']:.1f} s "
         f"({report['generation']['persons'] / report['generation']['seconds']:,.0f} persons/s), "
         f"{report['generation']['households']:,} households",
@@ -506,7 +705,17 @@ def render(report: dict[str, Any]) -> str:
     row("baseline: residents/s", lambda e: fmt(get(e, "load", "baseline_residents_per_s"), ",.0f"))
     row("ratio bulk ÷ baseline", lambda e: fmt(get(e, "load", "ratio"), ".2f"))
     row("ANALYZE after load: seconds", lambda e: fmt(get(e, "load", "analyze_seconds"), ".1f"))
-    row("changes/s (submit + approve)", lambda e: fmt(get(e, "changes", "changes_per_s"), ",.0f"))
+    row("changes/s (submit + approve), 1 client", lambda e: fmt(get(e, "changes", "changes_per_s"), ",.0f"))
+    k = report["config"].get("clients") or 1
+    if k > 1:
+        row(f"changes/s, {k} concurrent clients", lambda e: fmt(get(e, "changes_concurrent", "changes_per_s"), ",.0f"))
+        row(
+            f"… {k} clients: submit / approve p50 ms; errors",
+            lambda e: (
+                f"{fmt(get(e, 'changes_concurrent', 'submit_ms_p50'), '.1f')} / "
+                f"{fmt(get(e, 'changes_concurrent', 'approve_ms_p50'), '.1f')}; {get(e, 'changes_concurrent', 'errors')}"
+            ),
+        )
     row(
         "submit p50 / p95 ms",
         lambda e: (
@@ -543,8 +752,9 @@ def render(report: dict[str, Any]) -> str:
         ),
     )
     row("… mean hits", lambda e: fmt(get(e, "search", "name_birth_date", "mean_hits"), ".2f"))
+    load_keys = list(next((e["loadavg_1min"] for e in report["engines"] if e.get("loadavg_1min")), {}))
     row(
-        "1-min load average: start / after load / changes / search",
+        "1-min load average: " + " / ".join(k.removeprefix("after_").replace("_", " ") for k in load_keys),
         lambda e: " / ".join(fmt(v, ".1f") for v in (get(e, "loadavg_1min") or {}).values()),
     )
     row("database size after the run", lambda e: fmt((get(e, "database_bytes") or 0) / 2**30, ".2f") + " GiB")
@@ -563,6 +773,19 @@ def render(report: dict[str, Any]) -> str:
                 f"| ≥ {AIMS['changes_per_s_postgresql']:.0f} changes/s | {name} | {c:,.0f}/s | "
                 f"{verdict(c >= AIMS['changes_per_s_postgresql'])} |"
             )
+        if "changes_concurrent" in e and name == "postgresql":
+            c = e["changes_concurrent"]["changes_per_s"]
+            lines.append(
+                f"| ≥ {AIMS['changes_per_s_postgresql']:.0f} changes/s ({e['changes_concurrent']['clients']} clients) | "
+                f"{name} | {c:,.0f}/s | {verdict(c >= AIMS['changes_per_s_postgresql'])} |"
+            )
+        for kind, label in (("changes", "changes/s"), ("search", "search/s"), ("person", "person reads/s")):
+            r = (e.get("audit") or {}).get(kind, {}).get("ratio")
+            if r is not None:
+                lines.append(
+                    f"| audit on ÷ off ≥ {AIMS.get('audit_ratio', 0.7)}: {label} | {name} | {r:.2f} × | "
+                    f"{verdict(r >= AIMS.get('audit_ratio', 0.7))} |"
+                )
         if "search" in e:
             for kind, label in (("kana_prefix", "kana prefix"), ("name_birth_date", "name + 生年月日")):
                 p = e["search"][kind]["p95_ms"]
@@ -570,6 +793,7 @@ def render(report: dict[str, Any]) -> str:
                     f"| search {label} p95 ≤ {AIMS['search_p95_ms']:.0f} ms | {name} | {p:.1f} ms | "
                     f"{verdict(p <= AIMS['search_p95_ms'])} |"
                 )
+    lines += render_audit(report)
     for e in report["engines"]:
         if e.get("error"):
             lines += ["", f"**{e['engine']}: the run failed**: `{e['error']}`"]
@@ -580,6 +804,70 @@ def render(report: dict[str, Any]) -> str:
 
 
 # --- main ------------------------------------------------------------------------------------------
+
+
+def render_audit(report: dict[str, Any]) -> list[str]:
+    """The audit-overhead section (issue 3), from ``engines[*].audit``."""
+    engines = [e for e in report["engines"] if e.get("audit")]
+    if not engines:
+        return []
+    a0 = engines[0]["audit"]
+    lines = [
+        "",
+        "## Audit overhead (issue 3)",
+        "",
+        "Same run, same loaded city, after the benchmarks above: two `Register` objects on the same database,",
+        "`audit_enabled=True` and `audit_enabled=False`, doing the same work in alternating blocks of "
+        f"{a0['block']} operations (on, off, off, on, …) so that drift hits both alike; ops/s = operations ÷ the summed",
+        "time of that mode's operations.",
+        "",
+        "* **changes**: submit + approve of `move_within` (distinct households for each mode); audit on = one",
+        "  `change.submit` and one `change.approve` entry inside the change's own transactions.",
+        "* **search**: `reg.queries.search(SearchCriteria(kana=…))` (2 or 3 kana, ≤ 50 hits), then, audit on,",
+        "  `reg.audit.record_now(reg.engine, action=\"search\", subject_ids=[hits], detail={\"criteria\": …})` as",
+        "  `GET /api/v1/search` does (its own transaction, one commit).",
+        "* **person**: `reg.queries.person(pid)`, then, audit on, a `person.read` entry likewise.",
+        f"* Bulk-read alert: audited reads rotate among users, a new user after {a0['user_persons']} persons read, so no",
+        "  user crosses the threshold (200 persons in 10 minutes, default policy, unchanged): every read pays the steady",
+        "  cost (entry, subjects, head update, the alert's indexed count) and no alert insert; alerts raised are counted below.",
+        "",
+        "| | " + " | ".join(f"{e['engine']} on | off | on ÷ off" for e in engines) + " |",
+        "|---|" + "---:|---:|---:|" * len(engines),
+    ]
+    for kind, label in (("changes", "changes/s"), ("search", "kana search + audit /s"), ("person", "person read + audit /s")):
+        cells = []
+        for e in engines:
+            a = e["audit"].get(kind)
+            if not a:
+                cells.append("— | — | —")
+                continue
+            cells.append(f"{a['on']['ops_per_s']:,.0f} | {a['off']['ops_per_s']:,.0f} | **{a['ratio']:.2f}**")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        cells = []
+        for e in engines:
+            a = e["audit"].get(kind)
+            if not a:
+                cells.append("— | — | —")
+                continue
+            cells.append(
+                f"{a['on']['p50_ms']:.1f} / {a['on']['p95_ms']:.1f} | {a['off']['p50_ms']:.1f} / {a['off']['p95_ms']:.1f} | "
+                f"+{a['on']['p50_ms'] - a['off']['p50_ms']:.1f} ms p50"
+            )
+        lines.append("| … p50 / p95 ms | " + " | ".join(cells) + " |")
+        cells = [f"{(e['audit'].get(kind) or {}).get('on', {}).get('ops', '—')} | "
+                 f"{(e['audit'].get(kind) or {}).get('off', {}).get('ops', '—')} | " for e in engines]
+        lines.append("| … operations | " + " | ".join(cells) + " |")
+    lines.append(
+        "| audit entries written (changes; reads) / users reading / bulk-read alerts | "
+        + " | ".join(
+            f"{e['audit'].get('changes', {}).get('audit_entries_written', '—')}; "
+            f"{e['audit'].get('read_audit_entries_written', '—')} | {e['audit'].get('read_users', '—')} | "
+            f"{e['audit'].get('bulk_read_alerts_raised', '—')}"
+            for e in engines
+        )
+        + " |"
+    )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -601,6 +889,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", default="sapporo", choices=sorted(PROFILES))
     ap.add_argument("--changes", type=int, default=1000, help="timed changes per engine (default 1000)")
     ap.add_argument("--warmup", type=int, default=20, help="untimed changes first (default 20)")
+    ap.add_argument(
+        "--clients", type=int, default=1,
+        help="also run the changes benchmark with K concurrent clients (threads, own households; default 1 = only single)",
+    )
+    ap.add_argument("--audit-changes", type=int, default=500, help="audit overhead: changes per mode (0 skips)")
+    ap.add_argument("--audit-reads", type=int, default=500, help="audit overhead: reads per kind and mode (0 skips)")
+    ap.add_argument("--audit-block", type=int, default=50, help="audit overhead: operations per alternating block")
     ap.add_argument("--queries", type=int, default=400, help="queries per search kind (≥ 200; default 400)")
     ap.add_argument("--tmp", default=None, help="parent directory for the temp dir (SQLite file, keys)")
     ap.add_argument("--note", action="append", default=[], help="a note for the report (repeatable)")
@@ -643,7 +938,11 @@ def main(argv: list[str] | None = None) -> int:
             "profile": args.profile,
             "changes": args.changes,
             "warmup": args.warmup,
+            "clients": args.clients,
             "queries": args.queries,
+            "audit_changes": args.audit_changes,
+            "audit_reads": args.audit_reads,
+            "audit_block": args.audit_block,
             "engines": engines,
         },
         "generation": {"seconds": gen_s, "persons": len(persons), "households": len(households)},
