@@ -21,6 +21,7 @@ from juki.domain.register import Jurisdiction
 if TYPE_CHECKING:  # the services are imported lazily, so that the CLI starts fast
     from juki.access.auth import AuthService
     from juki.audit.log import AuditLog
+    from juki.audit.queue import AuditQueue
     from juki.services.changes import ChangeService
     from juki.services.queries import QueryService
 
@@ -88,3 +89,18 @@ class Register:
         from juki.audit.log import AuditLog, AuditPolicy
 
         return AuditLog(AuditPolicy.from_env(), clock=self.now)
+
+    @cached_property
+    def audit_queue(self) -> AuditQueue:
+        """Read entries, appended in batches by a background writer (see :mod:`juki.audit.queue`)."""
+        from juki.audit.queue import AuditQueue
+
+        return AuditQueue(self.audit, self.engine)
+
+    def close(self) -> None:
+        """Write queued audit entries and release the database."""
+        if "audit_queue" in self.__dict__:
+            self.audit_queue.close()
+            del self.__dict__["audit_queue"]
+        if "engine" in self.__dict__:
+            self.engine.dispose()

@@ -55,6 +55,7 @@ class Api:
     def audit(self, action: str | None = None) -> list[dict[str, Any]]:
         import sqlalchemy as sa
 
+        self.reg.audit_queue.flush()
         with self.reg.engine.connect() as c:
             rows = c.execute(sa.text("SELECT seq, user_id, action, outcome, subject_ids, detail FROM audit_entries ORDER BY seq")).all()
         import json
@@ -74,4 +75,4 @@ def api(database_url: str, tmp_path) -> Api:
     staff = provision(reg, password=PASSWORD)
     with TestClient(create_app(reg)) as client:
         yield Api(client, reg, staff, clock)
-    reg.engine.dispose()
+    reg.close()

@@ -12,8 +12,10 @@ valid session), 403 (forbidden), 404 (not found), 409 (conflict), 413 (body too 
 input or refused by a rule).
 """
 
+import contextlib
 import datetime as dt
 import json
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request
@@ -158,6 +160,12 @@ Principal_ = Annotated[Principal | None, Depends(_principal)]
 def create_app(register: Register | None = None) -> FastAPI:
     reg = register or Register()
 
+    @contextlib.asynccontextmanager
+    async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if "audit_queue" in reg.__dict__:
+            reg.audit_queue.flush()  # queued read entries are written before the server stops
+
     def guard(request: Request, authorization: Annotated[str | None, Header()] = None,
               terminal: Terminal = None) -> None:
         """Every route: the session (401), then the route's permission (403), from ``security.RULES``."""
@@ -179,6 +187,7 @@ def create_app(register: Register | None = None) -> FastAPI:
         description="既存住基: 住民票・世帯・異動（届出・決裁）・履歴・検索。ログイン（パスワード＋ワンタイムパスワード、登録端末）後のセッションで呼び出します。"
                     " Errors name the field and the rule in Japanese and English.",
         dependencies=[Depends(guard)],
+        lifespan=_lifespan,
     )
     app.add_middleware(_BodyLimit)
     app.state.register = reg
@@ -211,9 +220,9 @@ def create_app(register: Register | None = None) -> FastAPI:
         return _error(422, problems, "invalid_input")
 
     def read(principal: Principal, action: str, subjects: list[str], **detail: Any) -> None:
-        """Every read of a person is an audit entry (SEC-3, house rule 5)."""
-        reg.audit.record_now(reg.engine, user_id=principal.user_id, terminal=principal.terminal_id,
-                             session_id=principal.session_id, action=action, subject_ids=subjects, detail=detail)
+        """Every read of a person is an audit entry (SEC-3, house rule 5), written in batches."""
+        reg.audit_queue.submit(user_id=principal.user_id, terminal=principal.terminal_id,
+                               session_id=principal.session_id, action=action, subject_ids=subjects, detail=detail)
 
     def protected(person_ids: list[str]) -> set[str]:
         """Persons under an active 支援措置: everything about them goes to manual handling (SEC-8)."""

@@ -83,7 +83,7 @@ HOUSEHOLD_VERSION_COLUMNS: tuple[str, ...] = (
 
 # column positions holding dates/datetimes/bools, converted to SQLite's text form on SQLite
 _SQLITE_DATES = {"birth_date", "valid_from"}
-_SQLITE_DATETIMES = {"recorded_at"}
+_SQLITE_DATETIMES = {"recorded_at", "at"}  # "at": the audit tables (juki.audit writes through write_rows)
 
 
 def _batches(items: Iterable[Any], n: int) -> Iterator[list[Any]]:
