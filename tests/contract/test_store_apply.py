@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -17,7 +15,7 @@ from juki.domain.errors import Conflict, NotFound, RuleViolation
 from juki.domain.events import ChangeKind, Origin
 from juki.domain.model import Sex, Status
 
-from .test_store_support import (
+from .test_store_support import (  # noqa: F401  (clock, store: fixtures)
     Clock,
     D,
     addr,
@@ -32,18 +30,6 @@ from .test_store_support import (
     prov,
     table_counts,
 )
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(database_url: str, tmp_path: Path, clock: Clock) -> Iterator[Store]:
-    s = make_store(database_url, tmp_path, clock)
-    yield s
-    s.engine.dispose()
 
 
 def family() -> list:

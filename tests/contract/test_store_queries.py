@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -14,7 +12,7 @@ from juki.domain.errors import InvalidInput
 from juki.domain.events import ChangeKind
 from juki.domain.model import Sex, Status
 
-from .test_store_support import (
+from .test_store_support import (  # noqa: F401  (clock, store: fixtures)
     Clock,
     D,
     addr,
@@ -27,18 +25,6 @@ from .test_store_support import (
     pid,
     prov,
 )
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(database_url: str, tmp_path: Path, clock: Clock) -> Iterator[Store]:
-    s = make_store(database_url, tmp_path, clock)
-    yield s
-    s.engine.dispose()
 
 
 def _apply(store: Store, kind: ChangeKind, date, persons, households, versions, **kw) -> int:

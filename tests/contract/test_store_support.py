@@ -24,24 +24,17 @@ from juki.domain.model import (
     Status,
 )
 
+from ..clock import Clock as _Clock
+
 D = dt.date
 BIRTH = D(1980, 1, 2)
 SINCE = D(2020, 4, 1)
 DAY = D(2024, 4, 1)
 
 
-class Clock:
+def Clock(start: dt.datetime | None = None) -> _Clock:
     """A clock the test moves by hand (recorded_at / entered_at become predictable)."""
-
-    def __init__(self, start: dt.datetime | None = None) -> None:
-        self.now = start or dt.datetime(2024, 1, 1, 9, 0, tzinfo=dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, **kw: float) -> dt.datetime:
-        self.now = self.now + dt.timedelta(**kw)
-        return self.now
+    return _Clock(start or dt.datetime(2024, 1, 1, 9, 0, tzinfo=dt.UTC))
 
 
 def make_store(database_url: str, tmp_path: Path, clock: Clock | None = None) -> Store:
@@ -177,3 +170,4 @@ TABLES = (
 def table_counts(store: Store) -> dict[str, int]:
     with store.engine.connect() as conn:
         return {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES}
+

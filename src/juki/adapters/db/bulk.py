@@ -31,7 +31,7 @@ from juki.domain.model import HouseholdRecord, PersonRecord, household_to_json, 
 
 from .engine import dumps
 from .schema import events, id_counters, persons
-from .store import _inserted_id
+from .store import _inserted_id, event_row
 
 PERSON_COLUMNS: tuple[str, ...] = (
     "person_id",
@@ -226,23 +226,10 @@ def bulk_load(
     with engine.begin() as conn:
         seq = _inserted_id(
             conn.execute(
-                events.insert().values(
-                    request_id=None,
-                    kind=ChangeKind.INITIAL_LOAD.value,
-                    origin=provenance.origin.value,
-                    legal_basis=provenance.legal_basis,
-                    effective_date=provenance.effective_date,
-                    notified_date=provenance.notified_date,
-                    entered_by=provenance.entered_by,
-                    approved_by=approved_by or provenance.entered_by,
-                    terminal=provenance.terminal,
-                    case_ref=provenance.case_ref,
-                    agent=provenance.agent,
-                    recorded_at=now,
-                    late=False,
-                    summary=ChangeKind.INITIAL_LOAD.ja,
-                    details={},
-                )
+                events.insert(),
+                event_row(provenance, kind=ChangeKind.INITIAL_LOAD, request_id=None,
+                          approved_by=approved_by or provenance.entered_by, recorded_at=now,
+                          summary=ChangeKind.INITIAL_LOAD.ja, details={}),
             )
         )
         for batch in _batches(households, batch_size):

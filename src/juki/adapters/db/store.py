@@ -86,6 +86,29 @@ def _unique(ids: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
+def event_row(
+    provenance: Provenance,
+    *,
+    kind: ChangeKind,
+    request_id: int | None,
+    approved_by: str,
+    recorded_at: dt.datetime,
+    summary: str,
+    details: dict[str, Any],
+    late: bool = False,
+    corrects_seq: int | None = None,
+    cancels_seq: int | None = None,
+) -> dict[str, Any]:
+    """The ``events`` row of one 異動 with its provenance (house rule 3); for apply and the bulk path."""
+    return dict(
+        request_id=request_id, kind=kind.value, origin=provenance.origin.value, legal_basis=provenance.legal_basis,
+        effective_date=provenance.effective_date, notified_date=provenance.notified_date,
+        entered_by=provenance.entered_by, approved_by=approved_by, terminal=provenance.terminal,
+        case_ref=provenance.case_ref, agent=provenance.agent, recorded_at=recorded_at, late=late,
+        corrects_seq=corrects_seq, cancels_seq=cancels_seq, summary=summary, details=details,
+    )
+
+
 def concurrency_conflict(household_id: str) -> Conflict:
     return Conflict(
         Problem(
@@ -798,25 +821,10 @@ class Tx(Reads):
         conn = self._conn
         seq = _inserted_id(
             conn.execute(
-                events.insert().values(
-                    request_id=request_id,
-                    kind=outcome.kind.value,
-                    origin=provenance.origin.value,
-                    legal_basis=provenance.legal_basis,
-                    effective_date=provenance.effective_date,
-                    notified_date=provenance.notified_date,
-                    entered_by=provenance.entered_by,
-                    approved_by=approved_by,
-                    terminal=provenance.terminal,
-                    case_ref=provenance.case_ref,
-                    agent=provenance.agent,
-                    recorded_at=now,
-                    late=outcome.late,
-                    corrects_seq=outcome.corrects_event,
-                    cancels_seq=outcome.cancels_event,
-                    summary=outcome.summary_ja,
-                    details=dict(outcome.details),
-                )
+                events.insert(),
+                event_row(provenance, kind=outcome.kind, request_id=request_id, approved_by=approved_by,
+                          recorded_at=now, summary=outcome.summary_ja, details=dict(outcome.details),
+                          late=outcome.late, corrects_seq=outcome.corrects_event, cancels_seq=outcome.cancels_event),
             )
         )
 
