@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -15,6 +14,7 @@ from sqlalchemy.engine import Engine
 from juki.adapters.db.engine import default_database_url, make_engine
 from juki.adapters.db.store import Store
 from juki.adapters.keys import Keyring
+from juki.clock import Clock, utcnow
 from juki.domain.municipalities import jurisdiction
 from juki.domain.register import Jurisdiction
 
@@ -44,7 +44,7 @@ class Register:
         self.settings = settings or Settings()
         self.audit_enabled = audit_enabled
         self.password_hasher = password_hasher  # argon2id with argon2-cffi's defaults unless given (tests)
-        self.clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+        self.clock: Clock = utcnow
         """Every service reads the time through here, so tests (and the demo) can move it."""
 
     def now(self) -> dt.datetime:

@@ -42,10 +42,11 @@ from sqlalchemy.engine import Connection, Engine
 
 from juki.adapters.db.engine import read_only
 from juki.adapters.keys import Keyring
+from juki.clock import Clock, utcnow
 from juki.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, Problems, RuleViolation
 
 from .model import Principal
-from .store import Clock, disable_account, effective_grant_pairs, end_session, end_sessions, utcnow
+from .store import disable_account, effective_grant_pairs, end_session, end_sessions
 from .tables import STAFF_KINDS, sessions, staff, terminals
 
 USER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

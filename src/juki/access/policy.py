@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from juki.clock import jst_date, utcnow
 from juki.domain.errors import Forbidden, Problem
 from juki.domain.kana import kana_key, name_key
 
@@ -78,7 +79,7 @@ def check_search(principal: Principal | None, criteria: Any) -> None:
 
 
 def _today() -> dt.date:
-    return dt.datetime.now(dt.timezone(dt.timedelta(hours=9))).date()
+    return jst_date(utcnow())
 
 
 def is_offender(requester: Requester | None, measure: SupportMeasure) -> bool:

@@ -30,11 +30,12 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from juki.adapters.db.engine import read_only
+from juki.clock import Clock, utcnow
 from juki.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, Problems, RuleViolation
 
 from .model import Grant
 from .roles import ALL_SECTIONS, BUSINESS_OWNER, ROLES, SYSTEM_ADMIN, WILDCARD_ROLES, incompatible_with
-from .store import Clock, disable_account, end_sessions, load_grants, revoke_grants, utcnow
+from .store import disable_account, end_sessions, load_grants, revoke_grants
 from .tables import right_approvals, rights, staff
 
 BOOTSTRAP = "(bootstrap)"

@@ -4,7 +4,7 @@ Callers own the transaction."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,13 +12,6 @@ from sqlalchemy.engine import Connection
 
 from .model import Grant
 from .tables import right_approvals, right_revocations, rights, sessions, staff
-
-Clock = Callable[[], dt.datetime]
-JST = dt.timezone(dt.timedelta(hours=9))
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _grant(row: Any) -> Grant:

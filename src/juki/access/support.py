@@ -17,10 +17,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from juki.adapters.db.engine import read_only
+from juki.clock import JST, Clock, utcnow
 from juki.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, Problems
 
 from .model import SupportMeasure
-from .store import JST, Clock, utcnow
 from .tables import support_measure_ends, support_measures
 
 

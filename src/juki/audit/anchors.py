@@ -33,6 +33,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy.engine import Engine
 
+from juki.clock import utcnow
+
 from .chain import canonical_json, format_at
 from .schema import audit_anchors, audit_head
 
@@ -129,7 +131,7 @@ def export_anchor(
     """Sign the current chain head, write ``audit-anchor-<seq>.json`` in ``directory`` and record it in
     ``audit_anchors``.  Returns the file's path."""
     key = load_private_key(key_file)
-    at = format_at(now or dt.datetime.now(dt.UTC))
+    at = format_at(now or utcnow())
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     with engine.begin() as conn:

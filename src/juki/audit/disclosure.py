@@ -24,10 +24,10 @@ from sqlalchemy.engine import Engine
 
 from juki.adapters.db.engine import json_default, read_only
 from juki.adapters.db.store import Store
+from juki.clock import JST
 from juki.services.queries import QueryService
 
 from .log import ACTIONS, AuditLog
-from .reviews import JST
 from .schema import audit_entries, audit_subjects
 
 FORMAT = "juki-disclosure/1"

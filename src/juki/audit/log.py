@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from juki.adapters.db.bulk import write_rows
+from juki.clock import utcnow
 from juki.domain.errors import InvalidInput, Problem
 
 from .chain import canonical_json, entry_hash, no_individual_number, subject_list
@@ -88,10 +89,6 @@ class AuditPolicy:
         return dt.timedelta(minutes=self.bulk_read_minutes)
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def _invalid(field: str, ja: str, en: str) -> InvalidInput:
     return InvalidInput(Problem(field, "SEC-3", ja, en))
 
@@ -130,7 +127,7 @@ class AuditLog:
         on_alert: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.policy = policy or AuditPolicy()
-        self.clock = clock or _utcnow
+        self.clock = clock or utcnow
         self.on_alert = on_alert
 
     def prepare(

@@ -26,10 +26,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from juki.clock import JST, utcnow
 from juki.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem
 
 from .log import AuditLog
-from .reviews import JST
 from .schema import audit_entries, audit_purge_active, audit_purges, audit_subjects
 from .verify import checkpoint
 
@@ -65,7 +65,7 @@ class PurgeRequest:
 
 
 def _now(now: dt.datetime | None) -> dt.datetime:
-    return (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    return (now or utcnow()).astimezone(dt.UTC)
 
 
 def _request_row(conn: Connection, request_id: int) -> sa.Row[Any]:

@@ -18,11 +18,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from juki.adapters.db.engine import read_only
+from juki.clock import JST
 
 from .log import ACTIONS, READ_ACTIONS, AuditPolicy
 from .schema import audit_alerts, audit_entries, audit_subjects
-
-JST = dt.timezone(dt.timedelta(hours=9), "JST")
 
 
 def _aware(t: dt.datetime) -> dt.datetime:

@@ -46,7 +46,7 @@ def _date(text: str) -> dt.date:
 
 
 def _period(args: argparse.Namespace) -> tuple[dt.datetime, dt.datetime]:
-    from juki.audit.reviews import JST
+    from juki.clock import JST
 
     start = dt.datetime.combine(args.date_from, dt.time(0), JST)
     end = dt.datetime.combine(args.date_to + dt.timedelta(days=1), dt.time(0), JST)  # --to is inclusive

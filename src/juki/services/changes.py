@@ -13,20 +13,18 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from juki.adapters.db.history import cancellation_target, last_change_dates
 from juki.adapters.db.store import RequestRow, Store, Tx
+from juki.clock import Clock, jst_date, utcnow
 from juki.domain import identifiers
 from juki.domain.changes import Cancellation, Command, command_from_json
 from juki.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, RuleViolation
 from juki.domain.events import ChangeKind, Origin, Outcome, Provenance
 from juki.domain.model import to_json
 from juki.domain.register import CancellationTarget, Context, Jurisdiction, decide, lookups
-
-Clock = Callable[[], dt.datetime]
 
 
 @dataclass(frozen=True)
@@ -91,14 +89,10 @@ class _StoreIds:
                 return code
 
 
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class ChangeService:
     """届出 and 職権 changes with the four-eyes approval (REG-R3)."""
 
-    def __init__(self, store: Store, jurisdiction: Jurisdiction, clock: Clock = _utc_now, audit: Any = None) -> None:
+    def __init__(self, store: Store, jurisdiction: Jurisdiction, clock: Clock = utcnow, audit: Any = None) -> None:
         self.store = store
         self.jurisdiction = jurisdiction
         self.clock = clock
@@ -113,7 +107,7 @@ class ChangeService:
 
     def today(self) -> dt.date:
         """Today in Japan (JST), the date every 届出 is dated by."""
-        return self.clock().astimezone(dt.timezone(dt.timedelta(hours=9))).date()
+        return jst_date(self.clock())
 
     # --- submission ------------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from juki.adapters.keys import Keyring
+from juki.clock import utcnow
 from juki.domain.events import ChangeKind, Provenance
 from juki.domain.kana import address_key, kana_key, name_key
 from juki.domain.model import HouseholdRecord, PersonRecord, household_to_json, person_to_json
@@ -219,7 +220,7 @@ def bulk_load(
 
     The database should be migrated and must not already contain these ids (a duplicate loads nothing).
     """
-    now = (clock or (lambda: dt.datetime.now(dt.UTC)))()
+    now = (clock or utcnow)()
     valid_from = provenance.effective_date
     n_persons = n_households = 0
     max_pid = max_hid = 0
@@ -271,7 +272,7 @@ def baseline_rows(persons_: Iterable[PersonRecord], keyring: Keyring | None = No
     out = []
     for p in persons_:
         if keyring is not None:
-            proj, _ = _person_rows(p, keyring, 0, p.resident_since, dt.datetime.now(dt.UTC))
+            proj, _ = _person_rows(p, keyring, 0, p.resident_since, utcnow())
         else:
             proj = (
                 p.person_id,

@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from juki.adapters.keys import Keyring
+from juki.clock import utcnow
 from juki.domain.errors import Conflict, InvalidInput, NotFound, Problem, RuleViolation
 from juki.domain.events import ChangeKind, Origin, Outcome, Provenance
 from juki.domain.kana import address_key, kana_key, name_key
@@ -65,10 +66,6 @@ DECISIONS = ("approved", "returned", "rejected")
 SEARCH_LIMIT_DEFAULT = 50
 SEARCH_LIMIT_MAX = 500
 _CHUNK = 500
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _chunks(items: Sequence[Any], n: int = _CHUNK) -> Iterator[Sequence[Any]]:
