@@ -32,30 +32,18 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from juki.adapters.db.schema import UTCDateTime
+from juki.adapters.db.schema import ID, Serial, UTCDateTime
+from juki.adapters.db.schema import metadata as register_metadata
 
-metadata = sa.MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
-
-
-def _big() -> sa.types.TypeEngine[int]:
-    return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+metadata = sa.MetaData(naming_convention=register_metadata.naming_convention)
 
 
 USER = sa.String(64)
-ID = sa.String(16)
 
 audit_entries = sa.Table(
     "audit_entries",
     metadata,
-    sa.Column("seq", _big(), primary_key=True, autoincrement=False),
+    sa.Column("seq", Serial(), primary_key=True, autoincrement=False),
     sa.Column("at", UTCDateTime(), nullable=False),
     sa.Column("user_id", USER, nullable=False),
     sa.Column("terminal", sa.String(64), nullable=False),
@@ -75,7 +63,7 @@ audit_entries = sa.Table(
 audit_subjects = sa.Table(
     "audit_subjects",
     metadata,
-    sa.Column("seq", _big(), primary_key=True, autoincrement=False),
+    sa.Column("seq", Serial(), primary_key=True, autoincrement=False),
     sa.Column("person_id", ID, primary_key=True),
     sa.Column("user_id", USER, nullable=False),
     sa.Column("at", UTCDateTime(), nullable=False),
@@ -88,7 +76,7 @@ audit_head = sa.Table(
     "audit_head",
     metadata,
     sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
-    sa.Column("last_seq", _big(), nullable=False),
+    sa.Column("last_seq", Serial(), nullable=False),
     sa.Column("last_hash", sa.String(64), nullable=False),
     sa.CheckConstraint("id = 1", name="single_row"),
 )
@@ -96,11 +84,11 @@ audit_head = sa.Table(
 audit_alerts = sa.Table(
     "audit_alerts",
     metadata,
-    sa.Column("alert_id", _big(), primary_key=True, autoincrement=True),
+    sa.Column("alert_id", Serial(), primary_key=True, autoincrement=True),
     sa.Column("at", UTCDateTime(), nullable=False),
     sa.Column("kind", sa.String(40), nullable=False),
     sa.Column("user_id", USER, nullable=False),
-    sa.Column("seq", _big(), nullable=False),
+    sa.Column("seq", Serial(), nullable=False),
     sa.Column("window_start", UTCDateTime(), nullable=False),
     sa.Column("count", sa.Integer(), nullable=False),
     sa.Column("threshold", sa.Integer(), nullable=False),
@@ -113,8 +101,8 @@ audit_alerts = sa.Table(
 audit_anchors = sa.Table(
     "audit_anchors",
     metadata,
-    sa.Column("anchor_id", _big(), primary_key=True, autoincrement=True),
-    sa.Column("seq", _big(), nullable=False),
+    sa.Column("anchor_id", Serial(), primary_key=True, autoincrement=True),
+    sa.Column("seq", Serial(), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Column("at", UTCDateTime(), nullable=False),
     sa.Column("signature", sa.Text(), nullable=False),
@@ -126,14 +114,14 @@ audit_anchors = sa.Table(
 audit_purges = sa.Table(
     "audit_purges",
     metadata,
-    sa.Column("id", _big(), primary_key=True, autoincrement=True),
+    sa.Column("id", Serial(), primary_key=True, autoincrement=True),
     # NULL on the 'request' row; the request's id on its 'approve' and 'execute' rows.
-    sa.Column("request_id", _big(), sa.ForeignKey("audit_purges.id"), nullable=True),
+    sa.Column("request_id", Serial(), sa.ForeignKey("audit_purges.id"), nullable=True),
     sa.Column("step", sa.String(10), nullable=False),
     sa.Column("before_at", UTCDateTime(), nullable=False),
-    sa.Column("upto_seq", _big(), nullable=False),
+    sa.Column("upto_seq", Serial(), nullable=False),
     sa.Column("upto_hash", sa.String(64), nullable=True),
-    sa.Column("entry_count", _big(), nullable=False),
+    sa.Column("entry_count", Serial(), nullable=False),
     sa.Column("actor", USER, nullable=False),
     sa.Column("terminal", sa.String(64), nullable=False),
     sa.Column("at", UTCDateTime(), nullable=False),
@@ -146,7 +134,7 @@ audit_purges = sa.Table(
 audit_purge_active = sa.Table(
     "audit_purge_active",
     metadata,
-    sa.Column("request_id", _big(), primary_key=True, autoincrement=False),
+    sa.Column("request_id", Serial(), primary_key=True, autoincrement=False),
 )
 
 AUDIT_INSERT_ONLY: tuple[str, ...] = ("audit_alerts", "audit_anchors", "audit_purges")
