@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import secrets
+import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +68,9 @@ class _PlaceholderIds:
         return f"未付番{next(self._n)}"
 
 
+_RANDOM = random.SystemRandom()
+
+
 class _StoreIds:
     """Real ids at approval: 宛名番号/世帯番号 from the register's counters; 住民票コード random with its
     check digit and unique in this register (issued by 機構 once the 住基ネット node is connected)."""
@@ -83,8 +86,7 @@ class _StoreIds:
 
     def juminhyo_code(self) -> str:
         while True:
-            first = f"{secrets.randbelow(10**10):010d}"
-            code = first + identifiers.juminhyo_code_check_digit(first)
+            code = identifiers.new_juminhyo_code(_RANDOM)
             if self.tx.person_id_by_juminhyo_code(code) is None:
                 return code
 
@@ -231,16 +233,17 @@ class ChangeService:
                                  *(("number", n, tx.person_id_by_individual_number(n)) for n in numbers)]:
             if pid is not None:
                 found[pid] = (what, value)
+        wanted = set(found)
         if isinstance(command, Cancellation):
             ctx.cancellation = cancellation_target(tx, command.event_seq)
             if ctx.cancellation is not None:
-                persons.update(ctx.cancellation.persons_after)
+                wanted.update(ctx.cancellation.persons_after)
                 household_ids.update(ctx.cancellation.households_after)
         loaded = tx.households(sorted(household_ids))
         ctx.versions = {hid: version for hid, (_, version) in loaded.items()}
         ctx.households = {hid: household for hid, (household, _) in loaded.items()}
-        wanted = {m for h in ctx.households.values() for m in h.member_ids} | set(found) | set(persons)
-        persons.update(tx.persons(wanted))
+        wanted.update(m for h in ctx.households.values() for m in h.member_ids)
+        persons.update(tx.persons(wanted - set(persons)))  # the named persons are read already
         for pid, (what, value) in found.items():
             (ctx.by_juminhyo_code if what == "code" else ctx.by_individual_number)[value] = persons[pid]
         ctx.persons.update(persons)
