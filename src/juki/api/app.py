@@ -32,7 +32,7 @@ from juki.access.support import load_measures
 from juki.adapters.db.store import SearchCriteria
 from juki.api.security import AUTHENTICATED, PUBLIC, RULES, check_rules, permissions_of
 from juki.config import Register
-from juki.domain.changes import COMMANDS
+from juki.domain.changes import COMMANDS, from_json
 from juki.domain.errors import Conflict, Forbidden, InvalidInput, JukiError, NotFound, Problem, RuleViolation
 from juki.domain.events import ChangeKind, Origin
 from juki.services.changes import Actor
@@ -91,14 +91,6 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return data
 
 
-def _date(value: Any, field: str) -> dt.date:
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise InvalidInput(Problem(field, "REG-R2", "存在する日付をYYYY-MM-DD形式で指定してください。", "Must be a real date as YYYY-MM-DD."))
-
 
 def _envelope(data: dict[str, Any]) -> dict[str, Any]:
     problems = [Problem(k, "REG-R2", "受け付けない項目です。", "This item is not accepted.") for k in sorted(set(data) - ENVELOPE_FIELDS)]
@@ -113,15 +105,14 @@ def _envelope(data: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput(Problem("origin", "REG-R2", "届出・職権・通知（notification / ex_officio / notice）のいずれかです。",
                                    "Must be notification, ex_officio or notice.")) from None
     for k in ("legal_basis", "case_ref", "agent", "idempotency_key"):
-        if k in data and data[k] is not None and not isinstance(data[k], str):
-            raise InvalidInput(Problem(k, "REG-R2", "文字列で指定してください。", "Must be a string."))
+        from_json(str | None, data.get(k), k)
     if not isinstance(data["change"], dict):
         raise InvalidInput(Problem("change", "REG-R2", "オブジェクトで指定してください。", "Must be an object."))
     return {
         "origin": origin,
         "legal_basis": data["legal_basis"],
-        "effective_date": _date(data["effective_date"], "effective_date"),
-        "notified_date": _date(data["notified_date"], "notified_date"),
+        "effective_date": from_json(dt.date, data["effective_date"], "effective_date"),
+        "notified_date": from_json(dt.date, data["notified_date"], "notified_date"),
         "case_ref": data.get("case_ref") or "",
         "agent": data.get("agent") or "",
         "idempotency_key": data.get("idempotency_key"),

@@ -402,7 +402,7 @@ def command_from_json(kind: ChangeKind | str, data: dict[str, Any]) -> Command:
         raise InvalidInput(
             Problem("kind", "REG-EVENTS", f"異動の種類 {kind!r} はありません。", f"Unknown change kind {kind!r}.")
         ) from None
-    result = _from_json(cls, data, "")
+    result = from_json(cls, data, "")
     assert isinstance(result, Command)
     return result
 
@@ -411,18 +411,20 @@ def _problem(path: str, ja: str, en: str) -> InvalidInput:
     return InvalidInput(Problem(path, "REG-R2", ja, en))
 
 
-def _from_json(tp: Any, data: Any, path: str) -> Any:
+def from_json(tp: Any, data: Any, path: str) -> Any:
+    """``data`` (parsed JSON) as a value of type ``tp``, refusing a wrong type, an impossible date, an
+    unknown member or an unknown or missing field, with ``path`` naming the field (REG-R2)."""
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if data is None:
             return None
-        return _from_json(args[0], data, path)
+        return from_json(args[0], data, path)
     if origin is tuple:
         if not isinstance(data, list | tuple):
             raise _problem(path, "配列で指定してください。", "Must be a list.")
         (item_tp, _ellipsis) = typing.get_args(tp)
-        return tuple(_from_json(item_tp, v, f"{path}[{i}]") for i, v in enumerate(data))
+        return tuple(from_json(item_tp, v, f"{path}[{i}]") for i, v in enumerate(data))
     if tp is Any:
         return data
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
@@ -445,7 +447,7 @@ def _from_json(tp: Any, data: Any, path: str) -> Any:
         missing = []
         for name, f in fields.items():
             if name in data:
-                kwargs[name] = _from_json(hints[name], data[name], _join(path, name))
+                kwargs[name] = from_json(hints[name], data[name], _join(path, name))
             elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 missing.append(name)
         if missing:

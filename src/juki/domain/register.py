@@ -45,7 +45,7 @@ from .changes import (
     NameChange,
     NameChangeCause,
     NewPerson,
-    _from_json,
+    from_json,
 )
 from .errors import InvalidInput, NotFound, Problem, Problems, RuleViolation
 from .events import ChangeKind, Origin, Outcome, Provenance
@@ -936,7 +936,7 @@ def _correction(w: _Working, c: ExOfficioCorrection) -> Outcome:
                          f"{item.item!r} cannot be corrected ex officio (address by a move, household by a household change).")
             continue
         try:
-            changes[item.item] = _from_json(hints[item.item], item.value, f"corrections[{i}].value")
+            changes[item.item] = from_json(hints[item.item], item.value, f"corrections[{i}].value")
         except InvalidInput as e:
             problems.extend(e.problems)
     not_correctable.raise_if_any(RuleViolation)
