@@ -13,7 +13,9 @@ current resident whose 住民票 names that household, its address and its head'
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import typing
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -54,6 +56,7 @@ from .model import (
     FOREIGN_CATEGORIES,
     HEAD,
     Address,
+    ForeignResidentItems,
     FuriganaStatus,
     HouseholdRecord,
     PersonRecord,
@@ -388,15 +391,10 @@ def _new_person_problems(p: NewPerson, field: str, effective: dt.date, problems:
 
 
 def _replace_kana(p: NewPerson, kana: str | None) -> NewPerson:
-    import dataclasses
-
     return dataclasses.replace(p, name_kana=kana)
 
 
-def _foreign_problems(problems: Problems, f: object, field: str, birth: dt.date) -> None:
-    from .model import ForeignResidentItems
-
-    assert isinstance(f, ForeignResidentItems)
+def _foreign_problems(problems: Problems, f: ForeignResidentItems, field: str, birth: dt.date) -> None:
     _check_text(problems, f.nationality, f"{field}.nationality", "国籍・地域", "nationality", required=True, limit=40)
     if f.category not in FOREIGN_CATEGORIES:
         problems.add(f"{field}.category", "REG-ITEMS/foreign",
@@ -923,8 +921,6 @@ def _correction(w: _Working, c: ExOfficioCorrection) -> Outcome:
     if not c.corrections:
         raise InvalidInput(Problem("corrections", "REG-R2", "修正する項目を指定してください。",
                                    "Name at least one item to correct."))
-    import typing
-
     hints = typing.get_type_hints(PersonRecord)
     changes: dict[str, object] = {}
     problems = Problems()
