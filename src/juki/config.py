@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the services are imported lazily, so that the CLI starts fa
     from juki.audit.queue import AuditQueue
     from juki.services.changes import ChangeService
     from juki.services.queries import QueryService
+    from juki.services.reading import ReadService
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,14 @@ class Register:
         from juki.services.queries import QueryService
 
         return QueryService(self.store)
+
+    @cached_property
+    def reads(self) -> ReadService:
+        """Reads made by a user: screened (支援措置), masked (個人番号) and audited, for every entry point."""
+        from juki.services.reading import ReadService
+
+        return ReadService(self.queries, self.engine, today=self.changes.today,
+                           audit=(lambda: self.audit_queue) if self.audit_enabled else None)
 
     @cached_property
     def auth(self) -> AuthService:

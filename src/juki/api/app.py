@@ -14,7 +14,7 @@ input or refused by a rule).
 
 import contextlib
 import datetime as dt
-import json
+import importlib
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -27,27 +27,31 @@ from starlette.middleware.base import BaseHTTPMiddleware
 
 from juki import __version__
 from juki.access import policy
-from juki.access.model import Principal, Requester
-from juki.access.support import load_measures
 from juki.adapters.db.store import SearchCriteria
-from juki.api.security import AUTHENTICATED, PUBLIC, RULES, check_rules, permissions_of
+from juki.api.common import (
+    AsOf,
+    Principal_,
+    Req,
+    ReqBirth,
+    ReqKana,
+    ReqName,
+    actor,
+    error_response,
+    json_body,
+    requester,
+)
+from juki.api.security import AUTHENTICATED, PUBLIC, RULES, Rule, check_rules, permissions_of
 from juki.config import Register
 from juki.domain.changes import COMMANDS, from_json
 from juki.domain.errors import Conflict, Forbidden, InvalidInput, JukiError, NotFound, Problem, RuleViolation
 from juki.domain.events import ChangeKind, Origin
-from juki.services.changes import Actor
 
 MAX_BODY_BYTES = 1_000_000
 Terminal = Annotated[str | None, Header(alias="X-Juki-Terminal", description="端末ID")]
 TerminalKey = Annotated[str | None, Header(alias="X-Juki-Terminal-Key", description="端末の認証鍵（ログイン時）")]
-AsOf = Annotated[dt.date | None, Query(description="この日の時点の内容 (YYYY-MM-DD)")]
 STATUS = {InvalidInput: 422, RuleViolation: 422, NotFound: 404, Conflict: 409, Forbidden: 403}
 ENVELOPE_FIELDS = {"origin", "legal_basis", "effective_date", "notified_date", "case_ref", "agent",
                    "idempotency_key", "change"}
-
-
-def _error(status: int, problems: list[Problem] | tuple[Problem, ...], kind: str) -> JSONResponse:
-    return JSONResponse({"error": kind, "problems": [p.as_dict() for p in problems]}, status_code=status)
 
 
 class _BodyLimit(BaseHTTPMiddleware):
@@ -56,40 +60,17 @@ class _BodyLimit(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next: Any) -> Any:
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return _error(413, [Problem("body", "API-LIMIT", f"リクエストが大きすぎます（上限 {MAX_BODY_BYTES} バイト）。",
+            return error_response(413, [Problem("body", "API-LIMIT", f"リクエストが大きすぎます（上限 {MAX_BODY_BYTES} バイト）。",
                                         f"The request body is too large (limit {MAX_BODY_BYTES} bytes).")], "too_large")
         if request.method in ("POST", "PUT", "PATCH") and length is None:
             body = b""
             async for chunk in request.stream():
                 body += chunk
                 if len(body) > MAX_BODY_BYTES:
-                    return _error(413, [Problem("body", "API-LIMIT", "リクエストが大きすぎます。",
+                    return error_response(413, [Problem("body", "API-LIMIT", "リクエストが大きすぎます。",
                                                 "The request body is too large.")], "too_large")
             request._body = body
         return await call_next(request)
-
-
-def _actor(principal: Principal) -> Actor:
-    return Actor(principal.user_id, principal.terminal_id, principal.session_id)
-
-
-def _requester(person_id: str | None, name: str | None, kana: str | None, birth: dt.date | None) -> Requester | None:
-    """請求者: whom a search or request is made for (SEC-8); None when made for the register's own work."""
-    if not (person_id or name or kana):
-        return None
-    return Requester(person_id=person_id, name=name, name_kana=kana, birth_date=birth)
-
-
-async def _json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    try:
-        data = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidInput(Problem("body", "API-JSON", "JSONとして読めません。", "The body is not valid JSON.")) from None
-    if not isinstance(data, dict):
-        raise InvalidInput(Problem("body", "API-JSON", "JSONオブジェクトを送ってください。", "The body must be a JSON object."))
-    return data
-
 
 
 def _envelope(data: dict[str, Any]) -> dict[str, Any]:
@@ -140,16 +121,17 @@ def _change_schema(kind: ChangeKind) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}, "x-defs": defs}
 
 
-def _principal(request: Request) -> Principal | None:
-    """The session's principal, set by the app-wide guard before any route runs."""
-    return getattr(request.state, "principal", None)
-
-
-Principal_ = Annotated[Principal | None, Depends(_principal)]
+FEATURES: tuple[str, ...] = ()
+"""Modules under ``juki.api`` that each add a feature's routes: ``RULES`` and ``router(reg)`` (see
+:mod:`juki.api.common`)."""
 
 
 def create_app(register: Register | None = None) -> FastAPI:
     reg = register or Register()
+    features = [importlib.import_module(f"juki.api.{name}") for name in FEATURES]
+    rules: dict[str, Rule] = dict(RULES)
+    for feature in features:
+        rules.update(feature.RULES)
 
     @contextlib.asynccontextmanager
     async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -161,7 +143,7 @@ def create_app(register: Register | None = None) -> FastAPI:
               terminal: Terminal = None) -> None:
         """Every route: the session (401), then the route's permission (403), from ``security.RULES``."""
         request.state.principal = None
-        rule = RULES[request.scope["route"].name]
+        rule = rules[request.scope["route"].name]
         if rule == PUBLIC:
             return
         token = authorization[7:].strip() if authorization and authorization.lower().startswith("bearer ") else ""
@@ -182,6 +164,7 @@ def create_app(register: Register | None = None) -> FastAPI:
     )
     app.add_middleware(_BodyLimit)
     app.state.register = reg
+    app.state.rules = rules
 
     def audit_denial(request: Request, exc: Forbidden) -> None:
         principal = getattr(request.state, "principal", None)
@@ -197,39 +180,24 @@ def create_app(register: Register | None = None) -> FastAPI:
         )
 
     @app.exception_handler(JukiError)
-    async def _juki_error(request: Request, exc: JukiError) -> JSONResponse:
+    async def _jukierror_response(request: Request, exc: JukiError) -> JSONResponse:
         if isinstance(exc, Forbidden):
             audit_denial(request, exc)
             status = 401 if exc.kind == "unauthenticated" else 403
-            return _error(status, exc.problems, exc.kind)
-        return _error(STATUS.get(type(exc), 422), exc.problems, exc.kind)
+            return error_response(status, exc.problems, exc.kind)
+        return error_response(STATUS.get(type(exc), 422), exc.problems, exc.kind)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [Problem(".".join(str(x) for x in e["loc"][1:]) or "body", "API-VALIDATION",
                             "入力内容が正しくありません: " + e["msg"], e["msg"]) for e in exc.errors()]
-        return _error(422, problems, "invalid_input")
-
-    def read(principal: Principal, action: str, subjects: list[str], **detail: Any) -> None:
-        """Every read of a person is an audit entry (SEC-3, house rule 5), written in batches."""
-        reg.audit_queue.submit(user_id=principal.user_id, terminal=principal.terminal_id,
-                               session_id=principal.session_id, action=action, subject_ids=subjects, detail=detail)
-
-    def protected(person_ids: list[str]) -> set[str]:
-        """Persons under an active 支援措置: everything about them goes to manual handling (SEC-8)."""
-        today = reg.changes.today()
-        return {m.person_id for m in load_measures(reg.engine, person_ids=person_ids, on=today)}
-
-    def screen_one(person_id: str, requester: Requester | None) -> None:
-        if requester is not None:
-            policy.check_request(person_id, requester, load_measures(reg.engine, person_ids=[person_id]),
-                                 on=reg.changes.today())
+        return error_response(422, problems, "invalid_input")
 
     # --- sessions ---------------------------------------------------------------------------------
 
     @app.post("/api/v1/auth/login", tags=["認証"], summary="ログイン（パスワード＋ワンタイムパスワード、登録端末のみ）", name="login")
     async def login(request: Request, terminal: Terminal = None, terminal_key: TerminalKey = None) -> dict[str, Any]:
-        data = await _json_body(request)
+        data = await json_body(request)
         unknown = sorted(set(data) - {"user_id", "password", "totp"})
         if unknown:
             raise InvalidInput([Problem(k, "SEC-1", "受け付けない項目です。", "This item is not accepted.") for k in unknown])
@@ -269,9 +237,9 @@ def create_app(register: Register | None = None) -> FastAPI:
 
         async def submit(request: Request, principal: Principal_ = None) -> JSONResponse:
             assert principal is not None
-            data = await _json_body(request)
+            data = await json_body(request)
             env = _envelope(data)
-            result = reg.changes.submit(kind, data["change"], actor=_actor(principal), **env)
+            result = reg.changes.submit(kind, data["change"], actor=actor(principal), **env)
             return JSONResponse(
                 {"request_id": result.request_id, "kind": result.kind.value, "kind_ja": result.kind.ja,
                  "summary": result.summary, "late": result.late, "status": "pending", "duplicate": result.duplicate},
@@ -312,14 +280,14 @@ def create_app(register: Register | None = None) -> FastAPI:
     @app.post("/api/v1/requests/{request_id}/approve", tags=["決裁"], summary="決裁（入力者以外の職員）", name="approve")
     def approve(request_id: int, principal: Principal_ = None) -> dict[str, Any]:
         assert principal is not None
-        result = reg.changes.approve(request_id, actor=_actor(principal))
+        result = reg.changes.approve(request_id, actor=actor(principal))
         o = result.outcome
         return {"request_id": request_id, "event_seq": result.event_seq, "kind": o.kind.value, "summary": o.summary_ja,
                 "late": o.late, "person_ids": [p.person_id for p in o.persons],
                 "household_ids": [h.household_id for h in o.households]}
 
     async def _reason(request: Request) -> str:
-        data = await _json_body(request)
+        data = await json_body(request)
         extra = sorted(set(data) - {"reason"})
         if extra:
             raise InvalidInput([Problem(k, "REG-R2", "受け付けない項目です。", "This item is not accepted.") for k in extra])
@@ -331,59 +299,38 @@ def create_app(register: Register | None = None) -> FastAPI:
     @app.post("/api/v1/requests/{request_id}/return", tags=["決裁"], summary="差戻し（理由必須）", name="return_request")
     async def return_request(request_id: int, request: Request, principal: Principal_ = None) -> dict[str, Any]:
         assert principal is not None
-        reg.changes.return_request(request_id, actor=_actor(principal), reason=await _reason(request))
+        reg.changes.return_request(request_id, actor=actor(principal), reason=await _reason(request))
         return {"request_id": request_id, "status": "returned"}
 
     @app.post("/api/v1/requests/{request_id}/reject", tags=["決裁"], summary="却下（理由必須）", name="reject")
     async def reject(request_id: int, request: Request, principal: Principal_ = None) -> dict[str, Any]:
         assert principal is not None
-        reg.changes.reject(request_id, actor=_actor(principal), reason=await _reason(request))
+        reg.changes.reject(request_id, actor=actor(principal), reason=await _reason(request))
         return {"request_id": request_id, "status": "rejected"}
 
     # --- reads (each one audited) -----------------------------------------------------------------
-
-    Req = Annotated[str | None, Query(description="請求者の宛名番号（第三者等の請求のとき）")]
-    ReqName = Annotated[str | None, Query(description="請求者の氏名")]
-    ReqKana = Annotated[str | None, Query(description="請求者の氏名（カナ）")]
-    ReqBirth = Annotated[dt.date | None, Query(description="請求者の生年月日")]
-
-    def flag(view: dict[str, Any], flagged: set[str]) -> dict[str, Any]:
-        view["manual_handling"] = view["person_id"] in flagged
-        return view
 
     @app.get("/api/v1/persons/{person_id}", tags=["住民票"], summary="住民票（現在または指定日時点）", name="get_person")
     def get_person(person_id: str, as_of: AsOf = None, principal: Principal_ = None, requester_person_id: Req = None,
                    requester_name: ReqName = None, requester_kana: ReqKana = None, requester_birth_date: ReqBirth = None) -> dict[str, Any]:
         assert principal is not None
-        screen_one(person_id, _requester(requester_person_id, requester_name, requester_kana, requester_birth_date))
-        view = reg.queries.person(person_id, as_of=as_of, number_use=policy.may_see_number(principal))
-        read(principal, "person.read", [person_id], as_of=as_of.isoformat() if as_of else None)
-        return flag(view, protected([person_id]))
+        return reg.reads.person(principal, person_id, as_of=as_of, requester=requester(
+            requester_person_id, requester_name, requester_kana, requester_birth_date))
 
     @app.get("/api/v1/persons/{person_id}/history", tags=["住民票"], summary="住民票の履歴（異動ごと）", name="person_history")
     def person_history(person_id: str, principal: Principal_ = None) -> list[dict[str, Any]]:
         assert principal is not None
-        rows = reg.queries.person_history(person_id, number_use=policy.may_see_number(principal))
-        read(principal, "history.read", [person_id])
-        return rows
+        return reg.reads.person_history(principal, person_id)
 
     @app.get("/api/v1/households/{household_id}", tags=["世帯"], summary="世帯（現在または指定日時点）", name="get_household")
     def get_household(household_id: str, as_of: AsOf = None, principal: Principal_ = None) -> dict[str, Any]:
         assert principal is not None
-        view = reg.queries.household(household_id, as_of=as_of, number_use=policy.may_see_number(principal))
-        members = [m["person_id"] for m in view["members"]]
-        read(principal, "household.read", members, household_id=household_id)
-        flagged = protected(members)
-        view["members"] = [flag(m, flagged) for m in view["members"]]
-        return view
+        return reg.reads.household(principal, household_id, as_of=as_of)
 
     @app.get("/api/v1/households/{household_id}/history", tags=["世帯"], summary="世帯の履歴", name="household_history")
     def household_history(household_id: str, principal: Principal_ = None) -> list[dict[str, Any]]:
         assert principal is not None
-        rows = reg.queries.household_history(household_id)
-        members = sorted({m for r in rows for m in r["record"]["member_ids"]})
-        read(principal, "history.read", members, household_id=household_id)
-        return rows
+        return reg.reads.household_history(principal, household_id)
 
     @app.get("/api/v1/search", tags=["検索"], summary="住民検索（かな・漢字前方一致、生年月日、住所、宛名番号、世帯番号、個人番号）", name="search")
     def search(
@@ -399,20 +346,8 @@ def create_app(register: Register | None = None) -> FastAPI:
         criteria = SearchCriteria(kana=kana, name=name, birth_date=birth_date, address=address, person_id=person_id,
                                   household_id=household_id, individual_number=individual_number, sex=sex,
                                   include_removed=include_removed, limit=limit)
-        policy.check_search(principal, criteria)
-        hits = reg.queries.search(criteria)
-        ids = [h["person_id"] for h in hits]
-        measures = load_measures(reg.engine, person_ids=ids)
-        screened = policy.screen(hits, _requester(requester_person_id, requester_name, requester_kana, requester_birth_date),
-                                 measures, on=reg.changes.today())
-        shown = [h["person_id"] for h in screened.visible]
-        read(principal, "search", shown, criteria={k: v for k, v in (("kana", kana), ("name", name), ("address", address),
-                                                                      ("person_id", person_id), ("household_id", household_id))
-                                                     if v},
-             birth_date=birth_date.isoformat() if birth_date else None, by_individual_number=bool(individual_number),
-             withheld=screened.withheld, requester=bool(requester_person_id or requester_name or requester_kana))
-        flagged = {m.person_id for m in policy.active(measures, reg.changes.today())}
-        return [flag(h, flagged) for h in screened.visible]
+        return reg.reads.search(principal, criteria, requester=requester(
+            requester_person_id, requester_name, requester_kana, requester_birth_date))
 
     @app.get("/api/v1/health", tags=["運用"], summary="稼働確認", name="health")
     def health() -> dict[str, Any]:
@@ -432,7 +367,9 @@ def create_app(register: Register | None = None) -> FastAPI:
 <p>窓口画面は今後追加されます。API は <code>POST /api/v1/auth/login</code>（登録端末から、パスワードとワンタイムパスワード）で得たトークンで呼び出します。</p>
 </main></body></html>"""
 
-    check_rules([r.name for r in app.routes if isinstance(r, APIRoute)])
+    for feature in features:
+        app.include_router(feature.router(reg))
+    check_rules([r.name for r in app.routes if isinstance(r, APIRoute)], rules)
 
     original_openapi = app.openapi
 

@@ -39,7 +39,7 @@ def permissions_of(rule: Rule) -> tuple[str, ...]:
     return rule if isinstance(rule, tuple) else (rule,)
 
 
-def check_rules(route_names: list[str]) -> None:
-    missing = sorted(set(route_names) - set(RULES))
+def check_rules(route_names: list[str], rules: dict[str, Rule] = RULES) -> None:
+    missing = sorted(set(route_names) - set(rules))
     if missing:
-        raise RuntimeError(f"routes without an access rule (add them to juki.api.security.RULES): {missing}")
+        raise RuntimeError(f"routes without an access rule (add them to juki.api.security.RULES or the feature module's RULES): {missing}")
