@@ -37,7 +37,7 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # "no-referrer" would make the browser send Origin: null
     "Cache-Control": "no-store",  # pages show residents' records: never kept in a cache
     "X-Frame-Options": "DENY",
 }
@@ -95,5 +95,6 @@ async def error_page(request: Request, error: JukiError, status: int) -> Respons
 
 
 async def lock_page(request: Request, state: Any) -> Response:
-    return render(request, "lock.html", 423, title="画面ロック中", user_id=state.user_id,
-                  next=request.url.path if request.method == "GET" else "/ui/")
+    return render(request, "lock.html", 423, title="画面ロック中", user_id=state.user_id, lock_screen=True,
+                  next=(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+                  if request.method == "GET" else "/ui/")

@@ -243,7 +243,7 @@ def router(reg: Register) -> APIRouter:
             if fetch:
                 return Response(e.problems[0].ja, status_code=401, media_type="text/plain; charset=utf-8")
             state = lock_state(reg, web.token or "")
-            return render(request, "lock.html", 423, title="画面ロック中", user_id=principal.user_id,
+            return render(request, "lock.html", 423, title="画面ロック中", user_id=principal.user_id, lock_screen=True,
                           next=_safe_next(form.get("next")), problems=e.problems) if state else RedirectResponse("/ui/login", 303)
         record_lock(reg, principal.session_id, principal.user_id, principal.terminal_id, "unlock", "password")
         return Response(status_code=204) if fetch else RedirectResponse(_safe_next(form.get("next")), status_code=303)
