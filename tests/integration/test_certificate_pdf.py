@@ -284,3 +284,16 @@ def test_items_on_a_code_notice_are_refused_before_printing(signer, renderer):
         issue(dataclasses.replace(doc(K.CODE_NOTICE), items=Items(individual_number=True)), signer, "clerk01",
               renderer=renderer)
     assert person(0).individual_number  # the record has one; the notice still never prints it
+
+
+def test_font_cache_changes_nothing_in_the_output(renderer):
+    from juki.adapters.pdf import fontcache
+
+    document = doc()
+    fontcache.uninstall()
+    try:
+        without = Renderer(font_cache=False).render(document, qr="JKC1:x:{}")
+    finally:
+        fontcache.install()
+    assert fontcache.STATUS == "installed"
+    assert renderer.render(document, qr="JKC1:x:{}") == without

@@ -7,13 +7,16 @@ variation selectors with IPAmj明朝, which carries the 文字情報基盤 (MJ) 
 
 Speed (docs/benchmarks-certificates.md): the font configuration, the parsed stylesheet and the compiled
 template are built once per :class:`Renderer` and reused for every document; the stylesheet uses one font
-weight and fixed table layout; the QR code is a one-pixel-per-module PNG encoded by zxing-cpp.
+weight and fixed table layout; whitespace between tags is dropped; the QR code is a one-pixel-per-module
+PNG encoded by zxing-cpp; the 46 MB font file is copied out of HarfBuzz once per process
+(:mod:`juki.adapters.pdf.fontcache`) instead of once per PDF.
 """
 
 from __future__ import annotations
 
 import base64
 import math
+import re
 import struct
 import threading
 import zlib
@@ -28,6 +31,7 @@ from weasyprint.text.fonts import FontConfiguration  # type: ignore[import-untyp
 
 from juki.domain.certificates import CertificateKind, Content, Document, Line, Sheet, content
 
+from . import fontcache
 from .signing import ATTACHMENT_NAME
 
 FONT_FAMILY = "IPAmj明朝"
@@ -36,6 +40,7 @@ WIDE_KEYS = frozenset({
     "destination", "former_surname", "alias", "foreign_category", "residence_status",
 })
 """Lines that take a whole row of the form; the others are printed two to a row."""
+_BETWEEN_TAGS = re.compile(r">[ \t\r\n]+<")  # ASCII whitespace only: U+3000 in a value stays
 QR_ERROR = "M"  # 15 % of the symbol may be lost (a fold, a stamp) and it still reads
 
 
@@ -117,7 +122,7 @@ class Renderer:
     WeasyPrint's font configuration is not safe to share between threads at once, so rendering is
     serialized per renderer; run one renderer per process for parallel work."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, font_cache: bool = True) -> None:
         templates = resources.files("juki.adapters.pdf") / "templates"
         self._env = jinja2.Environment(autoescape=True, trim_blocks=False, lstrip_blocks=False,
                                        undefined=jinja2.StrictUndefined)
@@ -126,6 +131,8 @@ class Renderer:
         self._css = weasyprint.CSS(string=templates.joinpath("certificate.css").read_text(encoding="utf-8"),
                                    font_config=self.font_config)
         self._lock = threading.Lock()
+        if font_cache:
+            fontcache.install()
 
     def html(self, document: Document, *, qr: str = "", printed: Content | None = None) -> str:
         c = printed if printed is not None else content(document)
@@ -133,8 +140,9 @@ class Renderer:
         if document.kind is CertificateKind.SEAL and document.seal is not None:
             seal_uri = _data_uri("image/png", document.seal.image_png)
         sheets = [_sheet_view(s, i == len(c.sheets) - 1) for i, s in enumerate(c.sheets)]
-        return self._template.render(c=c, sheets=sheets, qr_uri=_data_uri("image/png", qr_png(qr)) if qr else "", seal_uri=seal_uri,
+        page = self._template.render(c=c, sheets=sheets, qr_uri=_data_uri("image/png", qr_png(qr)) if qr else "", seal_uri=seal_uri,
                                      koin=_koin(document.municipality), notice=document.kind is CertificateKind.CODE_NOTICE)
+        return _BETWEEN_TAGS.sub("><", page)  # no whitespace-only text nodes: fewer boxes to lay out
 
     def render(self, document: Document, *, qr: str = "", attachment: bytes | None = None,
                printed: Content | None = None) -> bytes:
