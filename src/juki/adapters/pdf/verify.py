@@ -225,6 +225,9 @@ def _check_document(signed: _Signed, payload: dict[str, Any] | None,
             if missing:
                 reasons.append(_problem("content", f"証明内容の一部が印刷されていません: {'、'.join(missing[:3])}",
                                         f"Part of the certified content is not printed: {', '.join(missing[:3])}"))
+    except (pdfium.PdfiumError, ValueError):  # a damaged stream: the file was altered
+        reasons.append(_problem("pdf", "PDFの内容を読み取れません（破損、または改ざん）。",
+                                "Part of the PDF cannot be read (damaged, or altered)."))
     finally:
         doc.close()
     return reasons, content
