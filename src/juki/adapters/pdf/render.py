@@ -17,9 +17,7 @@ from __future__ import annotations
 import base64
 import math
 import re
-import struct
 import threading
-import zlib
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -32,6 +30,7 @@ from weasyprint.text.fonts import FontConfiguration  # type: ignore[import-untyp
 from juki.domain.certificates import CertificateKind, Content, Document, Line, Sheet, content
 
 from . import fontcache
+from .png import png
 from .signing import ATTACHMENT_NAME
 
 FONT_FAMILY = "IPAmj明朝"
@@ -80,17 +79,6 @@ def _koin(municipality: str) -> list[list[str]]:
     return [[columns[c][r] for c in reversed(range(cols))] for r in range(3)]
 
 
-def gray_png(width: int, height: int, pixels: bytes) -> bytes:
-    """An 8-bit greyscale PNG of ``pixels`` (row-major, one byte per pixel)."""
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-
-    raw = b"".join(b"\x00" + pixels[y * width:(y + 1) * width] for y in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
-
-
 def qr_png(text: str) -> bytes:
     """The QR code (model 2, error level M, quiet zone included) as a PNG with one pixel per module; the
     stylesheet scales it up without interpolation (``image-rendering: pixelated``).  Encoded by
@@ -99,7 +87,7 @@ def qr_png(text: str) -> bytes:
     symbol = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode, ec_level=QR_ERROR)
     image = symbol.to_image(scale=1, add_quiet_zones=True)
     height, width = image.shape
-    return gray_png(width, height, memoryview(image).tobytes())  # type: ignore[arg-type]  # a buffer
+    return png(width, height, memoryview(image).tobytes())  # type: ignore[arg-type]  # a buffer
 
 
 def _data_uri(mime: str, data: bytes) -> str:
