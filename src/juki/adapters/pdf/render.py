@@ -2,8 +2,9 @@
 template (Jinja2) and printed by WeasyPrint in IPAmj明朝, A4 portrait.
 
 The template only lays out what the domain says is printed; it chooses nothing.  The characters are
-printed exactly as stored (外字 such as 髙 and 﨑, IVS sequences such as 葛󠄀): Pango/HarfBuzz shape the
-variation selectors with IPAmj明朝, which carries the 文字情報基盤 (MJ) glyphs.
+printed exactly as stored (外字 such as 髙 and 﨑, IVS sequences such as 葛 U+E0102): Pango/HarfBuzz shape
+the variation selectors with IPAmj明朝, which carries the 文字情報基盤 (MJ) glyphs and the Moji_Joho IVD
+collection (a sequence of another collection, e.g. Adobe-Japan1's 葛 U+E0100, prints the default glyph).
 
 Speed (docs/benchmarks-certificates.md): the font configuration, the parsed stylesheet and the compiled
 template are built once per :class:`Renderer` and reused for every document; the stylesheet uses one font
@@ -33,7 +34,6 @@ from . import fontcache
 from .png import png
 from .signing import ATTACHMENT_NAME
 
-FONT_FAMILY = "IPAmj明朝"
 WIDE_KEYS = frozenset({
     "name", "address", "address_before_move_in", "address_before_change", "honseki", "moved_out_to",
     "destination", "former_surname", "alias", "foreign_category", "residence_status",
@@ -128,8 +128,9 @@ class Renderer:
         if document.kind is CertificateKind.SEAL and document.seal is not None:
             seal_uri = _data_uri("image/png", document.seal.image_png)
         sheets = [_sheet_view(s, i == len(c.sheets) - 1) for i, s in enumerate(c.sheets)]
-        page = self._template.render(c=c, sheets=sheets, qr_uri=_data_uri("image/png", qr_png(qr)) if qr else "", seal_uri=seal_uri,
-                                     koin=_koin(document.municipality), notice=document.kind is CertificateKind.CODE_NOTICE)
+        qr_uri = _data_uri("image/png", qr_png(qr)) if qr else ""
+        page = self._template.render(c=c, sheets=sheets, qr_uri=qr_uri, seal_uri=seal_uri, koin=_koin(document.municipality),
+                                     notice=document.kind is CertificateKind.CODE_NOTICE)
         return _BETWEEN_TAGS.sub("><", page)  # no whitespace-only text nodes: fewer boxes to lay out
 
     def render(self, document: Document, *, qr: str = "", attachment: bytes | None = None,
