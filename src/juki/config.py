@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # the services are imported lazily, so that the CLI starts fa
     from juki.access.auth import AuthService
     from juki.audit.log import AuditLog
     from juki.audit.queue import AuditQueue
+    from juki.issuance.cards import CardService
+    from juki.issuance.seals import SealService
     from juki.services.changes import ChangeService
     from juki.services.queries import QueryService
     from juki.services.reading import ReadService
@@ -105,6 +107,23 @@ class Register:
         from juki.audit.queue import AuditQueue
 
         return AuditQueue(self.audit, self.engine)
+
+    # --- certificates, cards, seals (juki.issuance) -------------------------------------------------
+
+    @cached_property
+    def seals(self) -> SealService:
+        """印鑑登録 (REG-LINK5)."""
+        from juki.issuance.seals import SealService
+
+        return SealService(self.engine, clock=self.now, audit=self.audit if self.audit_enabled else None)
+
+    @cached_property
+    def cards(self) -> CardService:
+        """コンビニ交付 cards: key pair and PIN."""
+        from juki.issuance.cards import CardService
+
+        return CardService(self.engine, self.store, clock=self.now, hasher=self.password_hasher,  # type: ignore[arg-type]
+                           audit=self.audit if self.audit_enabled else None)
 
     def close(self) -> None:
         """Write queued audit entries and release the database."""
