@@ -21,7 +21,10 @@ from juki.domain.model import (
     Status,
 )
 
-KATSU_IVS = "葛\U000E0100"  # 葛 with the IVS selector for the 葛󠄀 (ヒ) glyph
+KATSU_IVS = "葛\U000E0102"
+"""葛 with an IVS selector of the Moji_Joho collection (MJ022335), which IPAmj明朝 implements: a glyph other
+than the font's default 葛 (MJ022336).  The Adobe-Japan1 sequence 葛 U+E0100 is not in that collection and
+prints as the default glyph."""
 HOME = Address(prefecture="北海道", city="札幌市中央区", town="北一条西", block="2丁目1番地", katagaki="札幌ハイツ101号",
                postcode="0600001", lg_code="011011")
 CHIBA = Address(prefecture="千葉県", city="千葉市中央区", town="千葉港", block="1番1号", postcode="2600026", lg_code="121002")
