@@ -20,6 +20,7 @@ from juki.domain.register import Jurisdiction
 
 if TYPE_CHECKING:  # the services are imported lazily, so that the CLI starts fast
     from juki.access.auth import AuthService
+    from juki.adapters.pdf.signing import CertificateSigner
     from juki.audit.log import AuditLog
     from juki.audit.queue import AuditQueue
     from juki.issuance.cards import CardService
@@ -33,11 +34,13 @@ if TYPE_CHECKING:  # the services are imported lazily, so that the CLI starts fa
 class Settings:
     """``JUKI_DATABASE_URL`` (default: a SQLite file ``./var/juki.db``), ``JUKI_KEY_FILE`` (the 個人番号
     encryption keys, kept outside the database; default ``./var/juki-keys.json``), ``JUKI_MUNICIPALITY``
-    (地方公共団体コード, default 011002 札幌市)."""
+    (地方公共団体コード, default 011002 札幌市), ``JUKI_CERT_KEY_FILE`` (the certificate-signing key, Ed25519
+    PEM outside the database; default ``./var/juki-cert-key.pem``)."""
 
     database_url: str = field(default_factory=default_database_url)
     key_file: Path = field(default_factory=lambda: Path(os.environ.get("JUKI_KEY_FILE", "var/juki-keys.json")))
     lg_code: str = field(default_factory=lambda: os.environ.get("JUKI_MUNICIPALITY", "011002"))
+    cert_key_file: Path = field(default_factory=lambda: Path(os.environ.get("JUKI_CERT_KEY_FILE", "var/juki-cert-key.pem")))
 
 
 class Register:
@@ -64,6 +67,13 @@ class Register:
     @cached_property
     def keyring(self) -> Keyring:
         return Keyring.load_or_create(self.settings.key_file)
+
+    @cached_property
+    def certificate_signer(self) -> CertificateSigner:
+        """The key that signs certificates (REG-CERT), created on first use; publish its public half."""
+        from juki.adapters.pdf.signing import CertificateSigner
+
+        return CertificateSigner.load_or_create(self.settings.cert_key_file)
 
     @cached_property
     def store(self) -> Store:

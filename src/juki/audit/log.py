@@ -49,6 +49,7 @@ ACTIONS: dict[str, str] = {
     "change.return": "異動の差戻し",
     "change.reject": "異動の却下",
     "certificate.issue": "証明書の交付",
+    "certificate.verify": "証明書の検証",
     "export": "データの出力",
     "access.denied": "アクセス拒否",
     "access.grant": "権限の付与",

@@ -28,6 +28,8 @@ from weasyprint.text.fonts import FontConfiguration  # type: ignore[import-untyp
 
 from juki.domain.certificates import CertificateKind, Content, Document, Line, Sheet, content
 
+from .signing import ATTACHMENT_NAME
+
 FONT_FAMILY = "IPAmj明朝"
 WIDE_KEYS = frozenset({
     "name", "address", "address_before_move_in", "address_before_change", "honseki", "moved_out_to",
@@ -35,8 +37,6 @@ WIDE_KEYS = frozenset({
 })
 """Lines that take a whole row of the form; the others are printed two to a row."""
 QR_ERROR = "M"  # 15 % of the symbol may be lost (a fold, a stamp) and it still reads
-ATTACHMENT_NAME = "juki-certificate-content.json"
-"""The canonical JSON of the printed content, embedded in the PDF (see :mod:`juki.adapters.pdf.signing`)."""
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -48,7 +48,8 @@ from juki.adapters import signing_keys
 from juki.clock import utcnow
 from juki.domain.certificates import Document, canonical_json, content, content_json, subjects_sha256
 
-from .render import Renderer, default_renderer
+if TYPE_CHECKING:  # rendering (WeasyPrint) is imported on first use, so that verifying starts fast
+    from .render import Renderer
 
 FORMAT = 1
 QR_PREFIX = "JKC1"
@@ -56,6 +57,8 @@ BLOCK_START = b"%JUKI-CERTIFICATE-SIGNATURE 1\n"
 BLOCK_END = b"%%JUKI-END\n"
 PAYLOAD_CONTEXT = b"juki-certificate-payload/1\n"
 PDF_CONTEXT = b"juki-certificate-pdf/1\n"
+ATTACHMENT_NAME = "juki-certificate-content.json"
+"""The canonical JSON of the printed content, embedded in the PDF as a file attachment."""
 PAYLOAD_FIELDS = ("v", "id", "kind", "layout", "lg", "items", "n", "subjects", "content", "pages", "issued_on",
                   "at", "by", "kid")
 
@@ -147,7 +150,11 @@ def issue(document: Document, signer: CertificateSigner, issuer: str, *, at: dt.
     payload_bytes = payload_json(payload)
     payload_sig = b64url(signer.sign_payload(payload_bytes))
     qr_text = f"{QR_PREFIX}:{payload_sig}:{payload_bytes.decode('ascii')}"
-    body = (renderer or default_renderer()).render(document, qr=qr_text, attachment=content_bytes, printed=printed)
+    if renderer is None:
+        from .render import default_renderer
+
+        renderer = default_renderer()
+    body = renderer.render(document, qr=qr_text, attachment=content_bytes, printed=printed)
     return IssuedCertificate(seal(body, signer, payload_bytes, payload_sig), document.certificate_id,
                              json.loads(payload_bytes), digest, document.subject_ids, qr_text)
 

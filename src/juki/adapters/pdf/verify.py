@@ -32,8 +32,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from juki.adapters import signing_keys
 from juki.domain.errors import Problem
 
-from .render import ATTACHMENT_NAME
 from .signing import (
+    ATTACHMENT_NAME,
     BLOCK_END,
     BLOCK_START,
     FORMAT,
