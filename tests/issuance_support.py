@@ -73,7 +73,8 @@ class World:
 
 def build_world(database_url: str, tmp_path: Path) -> World:
     upgrade(database_url)
-    reg = Register(Settings(database_url=database_url, key_file=tmp_path / "keys.json", lg_code="011002"),
+    reg = Register(Settings(database_url=database_url, key_file=tmp_path / "keys.json", lg_code="011002",
+                            cert_key_file=tmp_path / "cert-key.pem"),
                    password_hasher=CHEAP_HASH)
     clock = Clock(NOW)
     reg.clock = clock

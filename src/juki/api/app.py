@@ -21,7 +21,6 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 from starlette.middleware.base import BaseHTTPMiddleware
 
@@ -40,7 +39,7 @@ from juki.api.common import (
     json_body,
     requester,
 )
-from juki.api.security import AUTHENTICATED, PUBLIC, RULES, Rule, check_rules, permissions_of
+from juki.api.security import AUTHENTICATED, PUBLIC, RULES, Rule, api_routes, check_rules, permissions_of
 from juki.config import Register
 from juki.domain.changes import COMMANDS, from_json
 from juki.domain.errors import Conflict, Forbidden, InvalidInput, JukiError, NotFound, Problem, RuleViolation
@@ -121,7 +120,7 @@ def _change_schema(kind: ChangeKind) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}, "x-defs": defs}
 
 
-FEATURES: tuple[str, ...] = ("verification",)
+FEATURES: tuple[str, ...] = ("verification", "certificates", "seals", "kiosk")
 """Modules under ``juki.api`` that each add a feature's routes: ``RULES`` and ``router(reg)`` (see
 :mod:`juki.api.common`)."""
 
@@ -369,7 +368,7 @@ def create_app(register: Register | None = None) -> FastAPI:
 
     for feature in features:
         app.include_router(feature.router(reg))
-    check_rules([r.name for r in app.routes if isinstance(r, APIRoute)], rules)
+    check_rules([r.name for r in api_routes(app.routes)], rules)
 
     original_openapi = app.openapi
 

@@ -8,6 +8,11 @@ calls every route as every role).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
+from fastapi.routing import APIRoute
+
 from juki.domain.changes import COMMANDS
 
 PUBLIC = "public"
@@ -33,6 +38,18 @@ RULES: dict[str, Rule] = {
     "search": "person.search",
     **{f"submit_{kind.value}": "change.submit" for kind in COMMANDS},
 }
+
+
+def api_routes(routes: Iterable[Any]) -> list[APIRoute]:
+    """Every API route, including those of included routers (FastAPI ≥ 0.16x keeps an included router as
+    one ``_IncludedRouter`` entry in ``app.routes``, with the routes under ``original_router``)."""
+    out: list[APIRoute] = []
+    for route in routes:
+        if isinstance(route, APIRoute):
+            out.append(route)
+        elif hasattr(route, "original_router"):
+            out.extend(api_routes(route.original_router.routes))
+    return out
 
 
 def permissions_of(rule: Rule) -> tuple[str, ...]:
