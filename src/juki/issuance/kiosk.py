@@ -293,13 +293,14 @@ class KioskService:
             if row is None or row.kiosk_id != kiosk_id or row.ended_at is not None \
                     or not hmac.compare_digest(row.token_hash, _hash(token or "")):
                 raise _refused("KIOSK/transaction")
-            if row.expires_at <= now:
-                conn.execute(kiosk_transactions.update().where(kiosk_transactions.c.transaction_id == transaction_id)
-                             .values(ended_at=now, end_reason="timeout"))
-                self._audit(conn, f"kiosk:{kiosk_id}", kiosk_id, transaction_id, "kiosk.end", subjects=[row.person_id],
-                            reason="timeout", certificates=row.certificates)
-                raise _refused("KIOSK/transaction-expired")
-            return row
+            if row.expires_at > now:
+                return row
+            # timed out: end it (committed) before refusing
+            conn.execute(kiosk_transactions.update().where(kiosk_transactions.c.transaction_id == transaction_id)
+                         .values(ended_at=now, end_reason="timeout"))
+            self._audit(conn, f"kiosk:{kiosk_id}", kiosk_id, transaction_id, "kiosk.end", subjects=[row.person_id],
+                        reason="timeout", certificates=row.certificates)
+        raise _refused("KIOSK/transaction-expired")
 
     def certificate(self, kiosk_id: str, key: str, *, transaction_id: str, token: str, kind: str,
                     scope: str = "self", items: tuple[str, ...] = ()) -> Issued:
