@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import struct
-import zlib
 from typing import Any
 
+from juki.adapters.pdf.png import png
 from juki.domain.certificates import CertificateKind, Document, Items, Layout, MoveOutDetails, SealImprint
 from juki.domain.model import (
     Address,
@@ -76,24 +75,13 @@ def removed(reason: RemovalReason = RemovalReason.MOVE_OUT, i: int = 0) -> Perso
                   moved_out_to=TOKYO if reason is RemovalReason.MOVE_OUT else None)
 
 
-def _png(width: int, height: int, pixel) -> bytes:
-    """A truecolour+alpha PNG from ``pixel(x, y) -> (r, g, b, a)`` (stdlib only)."""
-    raw = b"".join(b"\x00" + b"".join(bytes(pixel(x, y)) for x in range(width)) for y in range(height))
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
-
-
 def _ring(x: int, y: int) -> tuple[int, int, int, int]:
     d = ((x - 47.5) ** 2 + (y - 47.5) ** 2) ** 0.5
     inside = 40 <= d <= 46 or (abs(x - 47.5) < 3 and d < 40) or (abs(y - 47.5) < 3 and d < 40)
     return (200, 30, 30, 255) if inside else (255, 255, 255, 0)
 
 
-SEAL_PNG = _png(96, 96, _ring)
+SEAL_PNG = png(96, 96, b"".join(bytes(_ring(x, y)) for y in range(96) for x in range(96)), rgba=True)
 """A red ring with a cross: a stand-in 印影 (a real PNG; the imprint's pixels do not matter to the tests)."""
 
 

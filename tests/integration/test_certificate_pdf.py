@@ -27,7 +27,15 @@ from juki.adapters.pdf.signing import (
     seal,
 )
 from juki.adapters.pdf.verify import read_qr_codes, verify_pdf, verify_qr_text
-from juki.domain.certificates import CertificateKind, Items, Layout, canonical_json, content, content_json
+from juki.domain.certificates import (
+    CertificateKind,
+    HistoryLine,
+    Items,
+    Layout,
+    canonical_json,
+    content,
+    content_json,
+)
 from juki.domain.wareki import wareki
 
 from ..certificate_samples import KATSU_IVS, MEMBERS, doc, foreigner, household, person, with_items
@@ -57,6 +65,9 @@ def issued(renderer, signer) -> dict[str, IssuedCertificate]:
     docs["individual"] = doc(layout=Layout.INDIVIDUAL)
     docs["foreigner"] = with_items(doc(persons=(foreigner(),), household_record=None, layout=Layout.INDIVIDUAL),
                                    nationality=True, residence_status=True)
+    docs["history"] = doc(items=Items(history=True), history=(
+        HistoryLine(dt.date(2021, 4, 1), "転居", "札幌市北区北七条西5丁目3番から", "0000000002"),
+        HistoryLine(dt.date(2018, 10, 1), "転入", "千葉市中央区千葉港1番1号から")))
     at = dt.datetime(2026, 11, 23, 1, 2, 3, tzinfo=dt.UTC)
     return {name: issue(d, signer, "clerk01", at=at, renderer=renderer) for name, d in docs.items()}
 
@@ -118,6 +129,14 @@ def test_household_copy_omits_optional_items_unless_asked(issued):
         assert present in full, present
     assert issued["all_items"].payload["items"] == ["domicile", "head_of_household", "relationship",
                                                     "juminhyo_code", "individual_number"]
+
+
+def test_history_is_printed_only_when_asked(issued, signer):
+    asked = flat(pages_text(issued["history"].pdf)[0])
+    assert "異動履歴" in asked and "令和3年4月1日転居札幌市北区北七条西5丁目3番から" in asked
+    assert "世帯の異動履歴" in asked and "平成30年10月1日転入千葉市中央区千葉港1番1号から" in asked
+    assert "異動履歴" not in flat(pages_text(issued["resident_copy"].pdf)[0])
+    assert issued["history"].payload["items"] == ["history"] and verify_pdf(issued["history"].pdf, signer.public_key).ok
 
 
 def test_each_person_has_the_right_wareki_dates(issued):
@@ -207,12 +226,13 @@ def test_a_one_byte_change_anywhere_fails(issued, signer):
     pdf = issued["code_notice"].pdf
     block_at = pdf.rfind(BLOCK_START)
     positions = sorted({*range(0, block_at, max(1, block_at // 25)), block_at - 1,
+                        *range(block_at - 2500, block_at, 11),  # the attachment, xref and trailer
                         *range(block_at, len(pdf), 5), len(pdf) - 1})
     for i in positions:
         for flip in (0x01, 0x20):
             changed = bytearray(pdf)
             changed[i] ^= flip
-            result = verify_pdf(bytes(changed), signer.public_key, check_qr=False)
+            result = verify_pdf(bytes(changed), signer.public_key, check_qr=False)  # never raises
             assert not result.ok, (i, flip)
             assert result.reasons
     assert not verify_pdf(pdf + b"\n", signer.public_key).ok
@@ -284,3 +304,16 @@ def test_items_on_a_code_notice_are_refused_before_printing(signer, renderer):
         issue(dataclasses.replace(doc(K.CODE_NOTICE), items=Items(individual_number=True)), signer, "clerk01",
               renderer=renderer)
     assert person(0).individual_number  # the record has one; the notice still never prints it
+
+
+def test_font_cache_changes_nothing_in_the_output(renderer):
+    from juki.adapters.pdf import fontcache
+
+    document = doc()
+    fontcache.uninstall()
+    try:
+        without = Renderer(font_cache=False).render(document, qr="JKC1:x:{}")
+    finally:
+        fontcache.install()
+    assert fontcache.STATUS == "installed"
+    assert renderer.render(document, qr="JKC1:x:{}") == without

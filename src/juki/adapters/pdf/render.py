@@ -2,21 +2,23 @@
 template (Jinja2) and printed by WeasyPrint in IPAmj明朝, A4 portrait.
 
 The template only lays out what the domain says is printed; it chooses nothing.  The characters are
-printed exactly as stored (外字 such as 髙 and 﨑, IVS sequences such as 葛󠄀): Pango/HarfBuzz shape the
-variation selectors with IPAmj明朝, which carries the 文字情報基盤 (MJ) glyphs.
+printed exactly as stored (外字 such as 髙 and 﨑, IVS sequences such as 葛 U+E0102): Pango/HarfBuzz shape
+the variation selectors with IPAmj明朝, which carries the 文字情報基盤 (MJ) glyphs and the Moji_Joho IVD
+collection (a sequence of another collection, e.g. Adobe-Japan1's 葛 U+E0100, prints the default glyph).
 
 Speed (docs/benchmarks-certificates.md): the font configuration, the parsed stylesheet and the compiled
 template are built once per :class:`Renderer` and reused for every document; the stylesheet uses one font
-weight and fixed table layout; the QR code is a one-pixel-per-module PNG encoded by zxing-cpp.
+weight and fixed table layout; whitespace between tags is dropped; the QR code is a one-pixel-per-module
+PNG encoded by zxing-cpp; the 46 MB font file is copied out of HarfBuzz once per process
+(:mod:`juki.adapters.pdf.fontcache`) instead of once per PDF.
 """
 
 from __future__ import annotations
 
 import base64
 import math
-import struct
+import re
 import threading
-import zlib
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -28,14 +30,16 @@ from weasyprint.text.fonts import FontConfiguration  # type: ignore[import-untyp
 
 from juki.domain.certificates import CertificateKind, Content, Document, Line, Sheet, content
 
+from . import fontcache
+from .png import png
 from .signing import ATTACHMENT_NAME
 
-FONT_FAMILY = "IPAmj明朝"
 WIDE_KEYS = frozenset({
     "name", "address", "address_before_move_in", "address_before_change", "honseki", "moved_out_to",
     "destination", "former_surname", "alias", "foreign_category", "residence_status",
 })
 """Lines that take a whole row of the form; the others are printed two to a row."""
+_BETWEEN_TAGS = re.compile(r">[ \t\r\n]+<")  # ASCII whitespace only: U+3000 in a value stays
 QR_ERROR = "M"  # 15 % of the symbol may be lost (a fold, a stamp) and it still reads
 
 
@@ -75,17 +79,6 @@ def _koin(municipality: str) -> list[list[str]]:
     return [[columns[c][r] for c in reversed(range(cols))] for r in range(3)]
 
 
-def gray_png(width: int, height: int, pixels: bytes) -> bytes:
-    """An 8-bit greyscale PNG of ``pixels`` (row-major, one byte per pixel)."""
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-
-    raw = b"".join(b"\x00" + pixels[y * width:(y + 1) * width] for y in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
-
-
 def qr_png(text: str) -> bytes:
     """The QR code (model 2, error level M, quiet zone included) as a PNG with one pixel per module; the
     stylesheet scales it up without interpolation (``image-rendering: pixelated``).  Encoded by
@@ -94,7 +87,7 @@ def qr_png(text: str) -> bytes:
     symbol = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode, ec_level=QR_ERROR)
     image = symbol.to_image(scale=1, add_quiet_zones=True)
     height, width = image.shape
-    return gray_png(width, height, memoryview(image).tobytes())  # type: ignore[arg-type]  # a buffer
+    return png(width, height, memoryview(image).tobytes())  # type: ignore[arg-type]  # a buffer
 
 
 def _data_uri(mime: str, data: bytes) -> str:
@@ -117,7 +110,7 @@ class Renderer:
     WeasyPrint's font configuration is not safe to share between threads at once, so rendering is
     serialized per renderer; run one renderer per process for parallel work."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, font_cache: bool = True) -> None:
         templates = resources.files("juki.adapters.pdf") / "templates"
         self._env = jinja2.Environment(autoescape=True, trim_blocks=False, lstrip_blocks=False,
                                        undefined=jinja2.StrictUndefined)
@@ -126,6 +119,8 @@ class Renderer:
         self._css = weasyprint.CSS(string=templates.joinpath("certificate.css").read_text(encoding="utf-8"),
                                    font_config=self.font_config)
         self._lock = threading.Lock()
+        if font_cache:
+            fontcache.install()
 
     def html(self, document: Document, *, qr: str = "", printed: Content | None = None) -> str:
         c = printed if printed is not None else content(document)
@@ -133,8 +128,10 @@ class Renderer:
         if document.kind is CertificateKind.SEAL and document.seal is not None:
             seal_uri = _data_uri("image/png", document.seal.image_png)
         sheets = [_sheet_view(s, i == len(c.sheets) - 1) for i, s in enumerate(c.sheets)]
-        return self._template.render(c=c, sheets=sheets, qr_uri=_data_uri("image/png", qr_png(qr)) if qr else "", seal_uri=seal_uri,
-                                     koin=_koin(document.municipality), notice=document.kind is CertificateKind.CODE_NOTICE)
+        qr_uri = _data_uri("image/png", qr_png(qr)) if qr else ""
+        page = self._template.render(c=c, sheets=sheets, qr_uri=qr_uri, seal_uri=seal_uri, koin=_koin(document.municipality),
+                                     notice=document.kind is CertificateKind.CODE_NOTICE)
+        return _BETWEEN_TAGS.sub("><", page)  # no whitespace-only text nodes: fewer boxes to lay out
 
     def render(self, document: Document, *, qr: str = "", attachment: bytes | None = None,
                printed: Content | None = None) -> bytes:

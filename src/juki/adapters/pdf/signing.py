@@ -12,7 +12,8 @@ Two Ed25519 signatures by the municipality's certificate-signing key (a PEM file
        JKC1:<base64url signature>:<payload as canonical ASCII JSON>
 
 2. **The whole PDF file.**  The PDF as WeasyPrint wrote it (the body, ending in ``%%EOF``) is followed by a
-   block of PDF comment lines, which every PDF reader ignores::
+   block of PDF comment lines where an incremental update would go; readers skip comments (checked with
+   PDFium, the engine of Chrome's viewer)::
 
        %JUKI-CERTIFICATE-SIGNATURE 1
        %kid <key id>

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -46,6 +47,9 @@ from .signing import (
 )
 
 QR_SCALE = 3.0  # 216 dpi: a 34 mm symbol of 93 modules gets about 3 pixels per module
+PDFIUM_LOCK = threading.RLock()
+"""PDFium is not thread-safe: every use of pypdfium2 in juki holds this lock (the API verifies in a
+thread pool)."""
 
 
 @dataclass(frozen=True)
@@ -188,10 +192,45 @@ def _page_text(doc: pdfium.PdfDocument) -> str:
 
 def read_qr_codes(doc: pdfium.PdfDocument, page_index: int = -1) -> list[str]:
     """The texts of the QR codes on one page (the last by default), read from a 216 dpi rendering."""
-    page = doc[page_index if page_index >= 0 else len(doc) + page_index]
-    image = page.render(scale=QR_SCALE, grayscale=True).to_pil()
-    page.close()
+    with PDFIUM_LOCK:
+        page = doc[page_index if page_index >= 0 else len(doc) + page_index]
+        image = page.render(scale=QR_SCALE, grayscale=True).to_pil()
+        page.close()
     return [b.text for b in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode))]
+
+
+def _check_document(signed: _Signed, payload: dict[str, Any] | None,
+                    check_qr: bool) -> Problem | tuple[list[Problem], dict[str, Any] | None]:
+    """The checks that read the PDF itself: the printed QR code, the embedded content, the text."""
+    doc, problem = _read(signed.body)
+    if doc is None:
+        assert problem is not None
+        return problem
+    reasons: list[Problem] = []
+    content: dict[str, Any] | None = None
+    try:
+        if check_qr:
+            expected = f"{QR_PREFIX}:{signed.payload_sig}:{signed.payload.decode('ascii')}"
+            if expected not in read_qr_codes(doc):
+                reasons.append(_problem("qr", "印刷されたQRコードが署名データと一致しません（または読み取れません）。",
+                                        "The printed QR code does not carry the signed payload (or cannot be read)."))
+        raw = _attachment(doc)
+        if raw is None or payload is None or hashlib.sha256(raw).hexdigest() != payload["content"]:
+            reasons.append(_problem("content", "証明内容のハッシュが署名データと一致しません。",
+                                    "The certified content does not match the hash in the signed payload."))
+        else:
+            content = json.loads(raw)
+            printed = _normal(_page_text(doc))
+            missing = [s for s in _strings(content) if _normal(s) and _normal(s) not in printed]
+            if missing:
+                reasons.append(_problem("content", f"証明内容の一部が印刷されていません: {'、'.join(missing[:3])}",
+                                        f"Part of the certified content is not printed: {', '.join(missing[:3])}"))
+    except (pdfium.PdfiumError, ValueError):  # a damaged stream: the file was altered
+        reasons.append(_problem("pdf", "PDFの内容を読み取れません（破損、または改ざん）。",
+                                "Part of the PDF cannot be read (damaged, or altered)."))
+    finally:
+        doc.close()
+    return reasons, content
 
 
 def verify_pdf(pdf: bytes, public_key: Ed25519PublicKey, *, check_qr: bool = True) -> Verification:
@@ -212,28 +251,10 @@ def verify_pdf(pdf: bytes, public_key: Ed25519PublicKey, *, check_qr: bool = Tru
     if not _signature_ok(public_key, signed.payload_sig, PAYLOAD_CONTEXT + signed.payload):
         reasons.append(_problem("payload-signature", "証明内容（署名データ）の署名が正しくありません。",
                                 "The signature over the certified payload is not valid."))
-    doc, problem = _read(signed.body)
-    if doc is None:
-        return Verification(False, payload, (*reasons, *([problem] if problem else [])))
-    content: dict[str, Any] | None = None
-    try:
-        if check_qr:
-            expected = f"{QR_PREFIX}:{signed.payload_sig}:{signed.payload.decode('ascii')}"
-            codes = read_qr_codes(doc)
-            if expected not in codes:
-                reasons.append(_problem("qr", "印刷されたQRコードが署名データと一致しません（または読み取れません）。",
-                                        "The printed QR code does not carry the signed payload (or cannot be read)."))
-        raw = _attachment(doc)
-        if raw is None or payload is None or hashlib.sha256(raw).hexdigest() != payload["content"]:
-            reasons.append(_problem("content", "証明内容のハッシュが署名データと一致しません。",
-                                    "The certified content does not match the hash in the signed payload."))
-        else:
-            content = json.loads(raw)
-            printed = _normal(_page_text(doc))
-            missing = [s for s in _strings(content) if _normal(s) and _normal(s) not in printed]
-            if missing:
-                reasons.append(_problem("content", f"証明内容の一部が印刷されていません: {'、'.join(missing[:3])}",
-                                        f"Part of the certified content is not printed: {', '.join(missing[:3])}"))
-    finally:
-        doc.close()
+    with PDFIUM_LOCK:
+        checked = _check_document(signed, payload, check_qr)
+    if isinstance(checked, Problem):
+        return Verification(False, payload, (*reasons, checked))
+    more, content = checked
+    reasons += more
     return Verification(not reasons, payload, tuple(reasons), content)
