@@ -302,15 +302,19 @@ class KioskService:
                         reason="timeout", certificates=row.certificates)
         raise _refused("KIOSK/transaction-expired")
 
-    def certificate(self, kiosk_id: str, key: str, *, transaction_id: str, token: str, kind: str,
-                    scope: str = "self", items: tuple[str, ...] = ()) -> Issued:
-        """One certificate chosen at the kiosk, as a signed PDF (logged and audited like any other)."""
+    def _open(self, kiosk_id: str, key: str, transaction_id: str, token: str) -> Any:
+        """The kiosk, then its open transaction (a refusal audited under the transaction's id)."""
         self._checked_kiosk(kiosk_id, key)
         try:
-            tx = self._transaction(kiosk_id, transaction_id, token)
+            return self._transaction(kiosk_id, transaction_id, token)
         except KioskRefused as e:
             self._deny(kiosk_id, transaction_id, e)
             raise
+
+    def certificate(self, kiosk_id: str, key: str, *, transaction_id: str, token: str, kind: str,
+                    scope: str = "self", items: tuple[str, ...] = ()) -> Issued:
+        """One certificate chosen at the kiosk, as a signed PDF (logged and audited like any other)."""
+        tx = self._open(kiosk_id, key, transaction_id, token)
         context = KioskContext(kiosk_id, tx.card_id, transaction_id)
         try:
             request = self._request(tx, kind, scope, items)
@@ -350,12 +354,7 @@ class KioskService:
 
     def end(self, kiosk_id: str, key: str, *, transaction_id: str, token: str) -> dict[str, Any]:
         """取引終了."""
-        self._checked_kiosk(kiosk_id, key)
-        try:
-            tx = self._transaction(kiosk_id, transaction_id, token)
-        except KioskRefused as e:
-            self._deny(kiosk_id, transaction_id, e)
-            raise
+        tx = self._open(kiosk_id, key, transaction_id, token)
         now = self.clock()
         with self.engine.begin() as conn:
             conn.execute(kiosk_transactions.update().where(kiosk_transactions.c.transaction_id == transaction_id,

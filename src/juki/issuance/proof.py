@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import pypdfium2 as pdfium  # type: ignore[import-untyped]
 
+from juki.adapters.pdf.verify import PDFIUM_LOCK
 from juki.domain.errors import Problem
 from juki.domain.model import PersonRecord
 
@@ -46,18 +47,19 @@ def normalise(text: str) -> str:
 
 def pdf_text(pdf: bytes) -> str:
     """The text layer of every page, joined."""
-    doc = pdfium.PdfDocument(pdf)
-    try:
-        parts = []
-        for i in range(len(doc)):
-            page = doc[i]
-            textpage = page.get_textpage()
-            parts.append(textpage.get_text_range())
-            textpage.close()
-            page.close()
-        return "\n".join(parts)
-    finally:
-        doc.close()
+    with PDFIUM_LOCK:  # PDFium is not thread-safe (the API runs handlers in a thread pool)
+        doc = pdfium.PdfDocument(pdf)
+        try:
+            parts = []
+            for i in range(len(doc)):
+                page = doc[i]
+                textpage = page.get_textpage()
+                parts.append(textpage.get_text_range())
+                textpage.close()
+                page.close()
+            return "\n".join(parts)
+        finally:
+            doc.close()
 
 
 def check_output(pdf: bytes, subject: PersonRecord, batch: Sequence[PersonRecord], envelope: Envelope,

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from juki.access import tables as access_tables
 from juki.adapters.db.schema import ID, Serial, UTCDateTime
 from juki.adapters.db.schema import metadata as register_metadata
 
@@ -223,47 +224,16 @@ NO_DELETE_TABLES: tuple[str, ...] = ("resident_cards", "kiosks", "kiosk_challeng
 
 TABLES: tuple[str, ...] = tuple(metadata.tables)
 
-PG_NO_DELETE_FUNCTION = """
-CREATE OR REPLACE FUNCTION juki_issuance_refuse_delete() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'juki: rows of % are never deleted', TG_TABLE_NAME
-        USING HINT = 'cards, kiosks and kiosk transactions are evidence of who obtained which certificate';
-END
-$$
-"""
+NO_DELETE_FUNCTION = "juki_issuance_refuse_delete"
+"""This branch's own PostgreSQL guard function (downgrading the access branch drops its own)."""
 
 
 def no_delete_ddl(dialect: str, tables: tuple[str, ...] = NO_DELETE_TABLES) -> list[str]:
-    """Statements that make the database refuse DELETE (and TRUNCATE on PostgreSQL) on ``tables``.  The
-    PostgreSQL function is this branch's own, so that downgrading another branch never drops it."""
-    if dialect == "sqlite":
-        return [
-            f"CREATE TRIGGER IF NOT EXISTS {t}_no_delete BEFORE DELETE ON {t} "
-            f"BEGIN SELECT RAISE(ABORT, 'juki: rows of {t} are never deleted'); END"
-            for t in tables
-        ]
-    if dialect == "postgresql":
-        stmts = [PG_NO_DELETE_FUNCTION]
-        for t in tables:
-            stmts += [
-                f"DROP TRIGGER IF EXISTS {t}_no_delete ON {t}",
-                f"CREATE TRIGGER {t}_no_delete BEFORE DELETE ON {t} "
-                "FOR EACH ROW EXECUTE FUNCTION juki_issuance_refuse_delete()",
-                f"DROP TRIGGER IF EXISTS {t}_no_truncate ON {t}",
-                f"CREATE TRIGGER {t}_no_truncate BEFORE TRUNCATE ON {t} "
-                "FOR EACH STATEMENT EXECUTE FUNCTION juki_issuance_refuse_delete()",
-            ]
-        return stmts
-    raise ValueError(f"no delete guards for dialect {dialect!r}")
+    """Statements that make the database refuse DELETE (and TRUNCATE on PostgreSQL) on ``tables``."""
+    return access_tables.no_delete_ddl(
+        dialect, tables, function=NO_DELETE_FUNCTION,
+        hint="cards, kiosks and kiosk transactions are evidence of who obtained which certificate")
 
 
 def drop_no_delete_ddl(dialect: str, tables: tuple[str, ...] = NO_DELETE_TABLES) -> list[str]:
-    if dialect == "sqlite":
-        return [f"DROP TRIGGER IF EXISTS {t}_no_delete" for t in tables]
-    if dialect == "postgresql":
-        stmts: list[str] = []
-        for t in tables:
-            stmts += [f"DROP TRIGGER IF EXISTS {t}_no_delete ON {t}", f"DROP TRIGGER IF EXISTS {t}_no_truncate ON {t}"]
-        return [*stmts, "DROP FUNCTION IF EXISTS juki_issuance_refuse_delete()"]
-    raise ValueError(f"no delete guards for dialect {dialect!r}")
+    return access_tables.drop_no_delete_ddl(dialect, tables, function=NO_DELETE_FUNCTION)
