@@ -116,6 +116,7 @@ def test_wrong_relation_and_no_reason_are_refused_with_nothing_written(world):
     with pytest.raises(Forbidden):  # no certificate.issue
         world.reg.issuance.issue(CHIEF.__class__.build(user_id="v", terminal_id="T", session_id="s", section="市民課",
                                                        grants={("viewer", "市民課")}), self_request(world, "札幌　太郎", [taro]))
+    assert world.audit("certificate.refuse")[-1]["detail"]["rules"] == ["SEC-2/certificate.issue"]
 
 
 def test_third_party_with_a_reason_gets_the_basic_items(world):

@@ -178,19 +178,21 @@ class IssuanceService:
     def issue(self, principal: Principal, request: cr.CertificateRequest, *,
               envelope: Envelope | None = None) -> Issued:
         """Issue one certificate at the counter (or by mail, with its ``envelope``)."""
-        policy.require(principal, "certificate.issue")
-        done = self._guarded(principal, [request],
-                             lambda: self._render(principal, [self._prepare(principal, request, envelope)]))
+        def work() -> list[tuple[_Prepared, Rendered]]:
+            policy.require(principal, "certificate.issue")
+            return self._render(principal, [self._prepare(principal, request, envelope)])
+
+        done = self._guarded(principal, [request], work)
         return self._commit(principal, done, None)[0]
 
     def issue_bulk(self, principal: Principal, items: Sequence[tuple[cr.CertificateRequest, Envelope]]) -> tuple[str, list[Issued]]:
         """Issue a batch of mailed certificates, one subject per envelope, proven before anything is logged
         (see the module docstring).  Returns the batch id and the certificates in the order given."""
-        policy.require(principal, "certificate.issue")
         batch_id = "B" + secrets.token_hex(8).upper()
         requests = [r for r, _ in items]
 
         def prepare() -> list[tuple[_Prepared, Rendered]]:
+            policy.require(principal, "certificate.issue")
             if not items:
                 raise InvalidInput(Problem("items", "REG-CERT/bulk", "交付する証明書がありません。", "The batch is empty."))
             bad = [Problem(f"items[{i}].subject_ids", "REG-CERT/bulk-one-subject",
