@@ -31,7 +31,6 @@ import datetime as dt
 import hashlib
 import json
 import secrets
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -125,10 +124,8 @@ class _Prepared:
 
 
 def _same(a: str, b: str) -> bool:
-    """Names and addresses compared as a person checking an envelope would: NFKC, spaces ignored."""
-    def norm(s: str) -> str:
-        return "".join(ch for ch in unicodedata.normalize("NFKC", s) if not ch.isspace())
-    return norm(a) == norm(b)
+    """Names and addresses compared as a person checking an envelope would (see :func:`proof.normalise`)."""
+    return proof.normalise(a) == proof.normalise(b)
 
 
 def _requester(p: cr.Person) -> Requester:
