@@ -8,7 +8,7 @@ calls every route as every role).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from fastapi.routing import APIRoute
@@ -40,16 +40,14 @@ RULES: dict[str, Rule] = {
 }
 
 
-def api_routes(routes: Iterable[Any]) -> list[APIRoute]:
-    """Every API route, including those of included routers (FastAPI ≥ 0.16x keeps an included router as
-    one ``_IncludedRouter`` entry in ``app.routes``, with the routes under ``original_router``)."""
-    out: list[APIRoute] = []
+def api_routes(routes: Iterable[Any]) -> Iterator[APIRoute]:
+    """Every APIRoute of an app, including those of included routers: FastAPI ≥ 0.16x keeps an included
+    router as one lazy ``_IncludedRouter`` entry in ``app.routes`` instead of copying its routes."""
     for route in routes:
         if isinstance(route, APIRoute):
-            out.append(route)
-        elif hasattr(route, "original_router"):
-            out.extend(api_routes(route.original_router.routes))
-    return out
+            yield route
+        elif (inner := getattr(route, "original_router", None)) is not None:
+            yield from api_routes(inner.routes)
 
 
 def permissions_of(rule: Rule) -> tuple[str, ...]:
