@@ -23,6 +23,10 @@ if TYPE_CHECKING:  # the services are imported lazily, so that the CLI starts fa
     from juki.adapters.pdf.signing import CertificateSigner
     from juki.audit.log import AuditLog
     from juki.audit.queue import AuditQueue
+    from juki.issuance.cards import CardService
+    from juki.issuance.kiosk import KioskService
+    from juki.issuance.seals import SealService
+    from juki.issuance.service import CertificateIssuer, IssuanceService
     from juki.services.changes import ChangeService
     from juki.services.queries import QueryService
     from juki.services.reading import ReadService
@@ -115,6 +119,54 @@ class Register:
         from juki.audit.queue import AuditQueue
 
         return AuditQueue(self.audit, self.engine)
+
+    # --- certificates, cards, seals (juki.issuance) -------------------------------------------------
+
+    @cached_property
+    def seals(self) -> SealService:
+        """印鑑登録 (REG-LINK5)."""
+        from juki.issuance.seals import SealService
+
+        return SealService(self.engine, clock=self.now, audit=self.audit if self.audit_enabled else None)
+
+    @cached_property
+    def cards(self) -> CardService:
+        """コンビニ交付 cards: key pair and PIN."""
+        from juki.issuance.cards import CardService
+
+        return CardService(self.engine, self.store, clock=self.now, hasher=self.password_hasher,  # type: ignore[arg-type]
+                           audit=self.audit if self.audit_enabled else None)
+
+    def certificate_issuer(self) -> CertificateIssuer:
+        """Render and sign with this municipality's certificate key (``juki.adapters.pdf``), at the
+        register's clock."""
+        from juki.adapters.pdf.signing import issue
+
+        signer = self.certificate_signer
+        return lambda document, issued_by: issue(document, signer, issued_by, at=self.now())
+
+    @property
+    def mayor(self) -> str:
+        """The issuer line printed on certificates: ``JUKI_MAYOR`` (e.g. "札幌市長　秋元　克広"), else the
+        office's title alone."""
+        return os.environ.get("JUKI_MAYOR", "").strip() or f"{self.jurisdiction.name}長"
+
+    @cached_property
+    def issuance(self) -> IssuanceService:
+        """Certificate issuance: path checks, DV screening, signed PDF, issuance log (REG-CERT)."""
+        from juki.issuance.service import IssuanceService
+
+        return IssuanceService(self.store, self.engine, self.reads, self.seals, self.jurisdiction, clock=self.now,
+                               issuer=self.certificate_issuer, mayor=lambda: self.mayor,
+                               audit=self.audit if self.audit_enabled else None)
+
+    @cached_property
+    def kiosks(self) -> KioskService:
+        """コンビニ交付: kiosks, card authentication, kiosk transactions."""
+        from juki.issuance.kiosk import KioskService
+
+        return KioskService(self.engine, self.store, self.cards, self.issuance, self.seals, self.reads,
+                            clock=self.now, audit=self.audit if self.audit_enabled else None)
 
     def close(self) -> None:
         """Write queued audit entries and release the database."""

@@ -159,18 +159,23 @@ NO_DELETE_TABLES: tuple[str, ...] = ("staff", "terminals", "sessions")
 TABLES: tuple[str, ...] = tuple(metadata.tables)
 
 PG_NO_DELETE_FUNCTION = """
-CREATE OR REPLACE FUNCTION juki_refuse_delete() RETURNS trigger
+CREATE OR REPLACE FUNCTION {function}() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'juki: rows of % are never deleted', TG_TABLE_NAME
-        USING HINT = 'disable or end the row instead (user ids are never reused, SEC-9)';
+        USING HINT = '{hint}';
 END
 $$
 """
+NO_DELETE_FUNCTION = "juki_refuse_delete"
+NO_DELETE_HINT = "disable or end the row instead (user ids are never reused, SEC-9)"
 
 
-def no_delete_ddl(dialect: str, tables: tuple[str, ...] = NO_DELETE_TABLES) -> list[str]:
-    """Statements that make the database refuse DELETE (and TRUNCATE on PostgreSQL) on ``tables``."""
+def no_delete_ddl(dialect: str, tables: tuple[str, ...] = NO_DELETE_TABLES, *, function: str = NO_DELETE_FUNCTION,
+                  hint: str = NO_DELETE_HINT) -> list[str]:
+    """Statements that make the database refuse DELETE (and TRUNCATE on PostgreSQL) on ``tables``.  Another
+    package's tables pass their own PostgreSQL ``function``, so that downgrading one branch never drops a
+    function the other's triggers use."""
     if dialect == "sqlite":
         return [
             f"CREATE TRIGGER IF NOT EXISTS {t}_no_delete BEFORE DELETE ON {t} "
@@ -178,26 +183,27 @@ def no_delete_ddl(dialect: str, tables: tuple[str, ...] = NO_DELETE_TABLES) -> l
             for t in tables
         ]
     if dialect == "postgresql":
-        stmts = [PG_NO_DELETE_FUNCTION]
+        stmts = [PG_NO_DELETE_FUNCTION.format(function=function, hint=hint)]
         for t in tables:
             stmts += [
                 f"DROP TRIGGER IF EXISTS {t}_no_delete ON {t}",
                 f"CREATE TRIGGER {t}_no_delete BEFORE DELETE ON {t} "
-                "FOR EACH ROW EXECUTE FUNCTION juki_refuse_delete()",
+                f"FOR EACH ROW EXECUTE FUNCTION {function}()",
                 f"DROP TRIGGER IF EXISTS {t}_no_truncate ON {t}",
                 f"CREATE TRIGGER {t}_no_truncate BEFORE TRUNCATE ON {t} "
-                "FOR EACH STATEMENT EXECUTE FUNCTION juki_refuse_delete()",
+                f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
             ]
         return stmts
     raise ValueError(f"no delete guards for dialect {dialect!r}")
 
 
-def drop_no_delete_ddl(dialect: str, tables: tuple[str, ...] = NO_DELETE_TABLES) -> list[str]:
+def drop_no_delete_ddl(dialect: str, tables: tuple[str, ...] = NO_DELETE_TABLES, *,
+                       function: str = NO_DELETE_FUNCTION) -> list[str]:
     if dialect == "sqlite":
         return [f"DROP TRIGGER IF EXISTS {t}_no_delete" for t in tables]
     if dialect == "postgresql":
         stmts: list[str] = []
         for t in tables:
             stmts += [f"DROP TRIGGER IF EXISTS {t}_no_delete ON {t}", f"DROP TRIGGER IF EXISTS {t}_no_truncate ON {t}"]
-        return [*stmts, "DROP FUNCTION IF EXISTS juki_refuse_delete()"]
+        return [*stmts, f"DROP FUNCTION IF EXISTS {function}()"]
     raise ValueError(f"no delete guards for dialect {dialect!r}")

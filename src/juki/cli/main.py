@@ -7,6 +7,7 @@
     juki staff|terminal|rights|roster  accounts, registered terminals, rights with approval (SEC-1, SEC-2)
     juki audit …                       verify the hash chain, export signed anchors, reviews, 開示, purge
     juki verify FILE.pdf               verify a certificate offline; juki cert public-key publishes the key
+    juki cert issue|log|counts, juki card|kiosk|seal   issuance, コンビニ交付 cards and kiosks, 印鑑登録
 """
 
 from __future__ import annotations
@@ -191,10 +192,12 @@ def parser() -> argparse.ArgumentParser:
     from juki.cli.access import register_access_commands
     from juki.cli.audit import register_audit_commands
     from juki.cli.certificates import register_certificate_commands
+    from juki.cli.issuance import register_issuance_commands
 
     register_access_commands(sub)
     register_audit_commands(sub)
     register_certificate_commands(sub)
+    register_issuance_commands(sub)
     return p
 
 
