@@ -75,8 +75,22 @@ def test_the_demo_runs_a_network_a_change_reaches_the_national_server(tmp_path: 
         codes = [n["code"] for n in json.loads((tmp_path / "var" / "demo-net" / "network.json").read_text())["nodes"]]
         assert sorted(codes) == ["000000", "010006", "011002", "012025", "120006", "121002"]
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)  # as a service manager stops it (Ctrl+C works the same way)
         proc.wait(60)
     reader.join(5)
     assert proc.returncode == 0, "".join(lines)
     assert "停止します" in "".join(lines)
+    assert _processes_under(tmp_path) == [], "node processes outlived the demo"
+
+
+def _processes_under(root: Path) -> list[str]:
+    """Command lines of running processes that name ``root`` (the demo's node directories)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(root) in text and "serve" in text:
+            found.append(text)
+    return found

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -300,10 +301,17 @@ def run_demo_network(args: argparse.Namespace, register_url: str, *, database_ur
         finally:
             node.close()
     print("住基ネットを起動しています / starting the network nodes…", flush=True)
+
+    def _stop(_sig: int, _frame: Any) -> None:  # SIGTERM stops the demo like Ctrl+C: the nodes go with it
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
     try:
         net.start_all()
-    except NodeFailed as e:
+    except (NodeFailed, KeyboardInterrupt) as e:
         net.stop_all()
+        if isinstance(e, KeyboardInterrupt):
+            return 0
         print(f"ノードを起動できませんでした / a node did not start: {e}", file=sys.stderr)
         return 1
     op = root / "operator"
