@@ -1,7 +1,8 @@
 """``juki net …``: set up, watch and operate 住基ネット nodes (and ``juki serve --role``).
 
     juki net init --node DIR --role R --code C [--name N] [--host H] [--port P] [--api-port P]
-                  [--database-url URL]              write node.json and create/migrate the node's database
+                  [--database-url URL] [--key-file F]
+                                                    write node.json and create/migrate the node's database
     juki net peer --node DIR --tier T --code C --url URL [--name N]
                                                     add or change a peer in peers.json
     juki net status [--node DIR | --network DIR] [--json]
@@ -46,7 +47,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     code = args.code or (NATIONAL_CODE if args.role == Tier.NATIONAL.value else "")
     config = NodeConfig(dir=_node_dir(args), role=Tier(args.role), code=code, name=args.name or "", host=args.host,
-                        port=args.port, database_url=args.database_url or "", api_port=args.api_port)
+                        port=args.port, database_url=args.database_url or "", api_port=args.api_port,
+                        key_file=args.key_file or "")
     path = config.save()
     Node(config).migrate()
     print(f"ノードを設定しました / node configured: {path} ({config.role.ja} {config.code}, {config.url})")
@@ -223,7 +225,9 @@ def register_net_commands(subparsers: Any) -> argparse.ArgumentParser:
     i.add_argument("--host", default="127.0.0.1")
     i.add_argument("--port", type=int, default=9000)
     i.add_argument("--api-port", type=int, help="municipality: 住民基本台帳 API のポート / also serve the register API")
-    i.add_argument("--database-url", help="default: sqlite:///<node dir>/node.db")
+    i.add_argument("--database-url", help="default: sqlite:///<node dir>/node.db (a municipality: its register's)")
+    i.add_argument("--key-file", help="個人番号の鍵ファイル / the 個人番号 key file (a municipality: its register's; "
+                                      "default <node dir>/keys.json)")
     i.set_defaults(func=cmd_init)
 
     p = sub.add_parser("peer", help="通信先の登録 / add or change a peer")
