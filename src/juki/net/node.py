@@ -183,9 +183,6 @@ class PeerDirectory:
             self._mtime = mtime
         return self._peers
 
-    def all(self) -> list[PeerEntry]:
-        return sorted(self._load().values(), key=lambda p: (p.tier.value, p.code))
-
     def get(self, code: str) -> PeerEntry:
         try:
             return self._load()[code]
