@@ -100,7 +100,7 @@ class NodeConfig:
     database_url: str = ""  # default: sqlite:///<dir>/node.db
     api_host: str = "127.0.0.1"
     api_port: int | None = None  # municipality: also serve the register's API (plain HTTP, staff sessions)
-    poll_seconds: float = 0.5  # how often idle workers look for work
+    poll_seconds: float = 0.1  # how often idle workers look for work (the register's outbox, the inbox)
     key_file: str = ""  # the 個人番号 key file; default <dir>/keys.json (a municipality shares its register's)
 
     FILE = "node.json"
