@@ -150,3 +150,32 @@ def test_every_request_scope_carries_the_verified_peer_certificate(layout: Netwo
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def test_a_node_route_without_a_peer_rule_refuses_to_build(layout: Network, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    from fastapi import APIRouter
+
+    from juki.net import node as node_module
+    from juki.net.node import create_node_app
+
+    feature = types.ModuleType("juki.net.unruled")
+    feature.ROLES = frozenset({Tier.PREFECTURE})  # type: ignore[attr-defined]
+    feature.RULES = {}  # type: ignore[attr-defined]
+
+    def router(_node: Node) -> APIRouter:
+        r = APIRouter(prefix="/net/v1")
+        r.add_api_route("/open", lambda: {}, name="open_door")
+        return r
+
+    feature.router = router  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "juki.net.unruled", feature)
+    monkeypatch.setattr(node_module, "FEATURES", (*node_module.FEATURES, "unruled"))
+    node = layout.node("010006")
+    try:
+        with pytest.raises(RuntimeError, match="open_door"):
+            create_node_app(node)
+    finally:
+        node.close()

@@ -46,13 +46,13 @@ import httpx
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from sqlalchemy.engine import Engine
 
 from juki import __version__
 from juki.adapters.db.engine import make_engine
 from juki.adapters.keys import Keyring
 from juki.api.common import error_response
+from juki.api.security import api_routes
 from juki.clock import Clock, utcnow
 from juki.domain.errors import Conflict, Forbidden, InvalidInput, JukiError, NotFound, Problem, RuleViolation
 from juki.domain.identifiers import with_lg_check_digit
@@ -524,7 +524,7 @@ def create_node_app(node: Node) -> FastAPI:
 
     for feature in features:
         app.include_router(feature.router(node))
-    missing = sorted({r.name for r in app.routes if isinstance(r, APIRoute)} - set(rules))
+    missing = sorted({r.name for r in api_routes(app.routes)} - set(rules))
     if missing:
         raise RuntimeError(f"node routes without a peer rule (add them to the feature module's RULES): {missing}")
     return app
