@@ -3,11 +3,15 @@
     juki init                          create or migrate the database (JUKI_DATABASE_URL)
     juki seed --residents N [--seed S] load a deterministic synthetic city
     juki serve [--host H] [--port P]   serve the API
-    juki demo                          a seeded municipality on the embedded default, and its URL
+    juki serve --role R --node DIR     serve a 住基ネット node (municipality CS, prefecture, national)
+    juki demo                          a seeded municipality on the embedded default, and its URL, with a
+                                       small 住基ネット on loopback (--no-network: the register alone)
     juki staff|terminal|rights|roster  accounts, registered terminals, rights with approval (SEC-1, SEC-2)
     juki audit …                       verify the hash chain, export signed anchors, reviews, 開示, purge
     juki verify FILE.pdf               verify a certificate offline; juki cert public-key publishes the key
     juki cert issue|log|counts, juki card|kiosk|seal   issuance, コンビニ交付 cards and kiosks, 印鑑登録
+    juki pki …                         the deployment CA for mutual TLS between nodes
+    juki net …                         node set-up, status, operator alerts and resume
 """
 
 from __future__ import annotations
@@ -65,6 +69,10 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    if args.role:  # a 住基ネット node (juki.net): its own directory, database and certificate
+        from juki.cli.net import cmd_serve_role
+
+        return cmd_serve_role(args)
     import uvicorn
 
     from juki.adapters.db.migrate import upgrade
@@ -136,8 +144,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("  (these are also in var/demo-credentials.json)   停止: Ctrl+C", flush=True)
     if args.no_serve:
         return 0
-    uvicorn.run(create_app(reg), host=args.host, port=args.port, log_level="warning")
-    return 0
+    if args.no_network:
+        uvicorn.run(create_app(reg), host=args.host, port=args.port, log_level="warning")
+        return 0
+    # the register is served by 札幌市's 住基ネット node, next to its CS (juki.net)
+    from juki.cli.net import run_demo_network
+
+    database_url, key_file = reg.settings.database_url, str(reg.settings.key_file)
+    reg.close()
+    return run_demo_network(args, url, database_url=database_url, key_file=key_file)
 
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
@@ -173,6 +188,9 @@ def parser() -> argparse.ArgumentParser:
     v = sub.add_parser("serve", help="API を起動 / serve the API")
     v.add_argument("--host", default="127.0.0.1")
     v.add_argument("--port", type=int, default=8000)
+    v.add_argument("--role", choices=["municipality", "prefecture", "national"],
+                   help="住基ネットのノードとして起動 / serve a network node (with --node DIR)")
+    v.add_argument("--node", help="ノードのディレクトリ / node directory (default $JUKI_NODE_DIR or var/node)")
     v.set_defaults(func=cmd_serve)
     d = sub.add_parser("demo", help="合成の市でデモを起動 / run a seeded demo municipality")
     d.add_argument("--host", default="127.0.0.1")
@@ -180,6 +198,11 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--residents", type=int, default=20_000)
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--no-serve", action="store_true", help="seed and print, do not serve")
+    d.add_argument("--no-network", action="store_true", help="住基ネットを起動しない / serve the register only")
+    d.add_argument("--net-port", type=int, default=9000,
+                   help="住基ネットのポートの基準（札幌市CS は +1） / base port of the network nodes (札幌市's CS at +1)")
+    d.add_argument("--network-residents", type=int, default=2_000,
+                   help="函館市・千葉市の合成住民数 / residents of the other demo municipalities")
     d.set_defaults(func=cmd_demo)
     k = sub.add_parser("keys", help="個人番号の暗号鍵 / the 個人番号 encryption keys")
     ksub = k.add_subparsers(dest="keys_command", required=True)
@@ -193,11 +216,15 @@ def parser() -> argparse.ArgumentParser:
     from juki.cli.audit import register_audit_commands
     from juki.cli.certificates import register_certificate_commands
     from juki.cli.issuance import register_issuance_commands
+    from juki.cli.net import register_net_commands
+    from juki.cli.pki import register_pki_commands
 
     register_access_commands(sub)
     register_audit_commands(sub)
     register_certificate_commands(sub)
     register_issuance_commands(sub)
+    register_pki_commands(sub)
+    register_net_commands(sub)
     return p
 
 

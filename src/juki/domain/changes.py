@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -430,8 +431,8 @@ def from_json(tp: Any, data: Any, path: str) -> Any:
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(data, dict):
             raise _problem(path, "オブジェクトで指定してください。", "Must be an object.")
-        hints = typing.get_type_hints(tp)
-        fields = {f.name: f for f in dataclasses.fields(tp) if f.init}
+        hints = _hints(tp)
+        fields = _init_fields(tp)
         unknown = sorted(set(data) - set(fields))
         if unknown:
             raise InvalidInput(
@@ -470,6 +471,15 @@ def from_json(tp: Any, data: Any, path: str) -> Any:
             raise _problem(
                 path, "存在する日付をYYYY-MM-DD形式で指定してください。", "Must be a real date as YYYY-MM-DD."
             ) from None
+    if tp is dt.datetime:  # an instant (本人確認情報's タイムスタンプ): ISO 8601 with its offset
+        try:
+            instant = dt.datetime.fromisoformat(data) if isinstance(data, str) else None
+        except ValueError:
+            instant = None
+        if instant is None or instant.tzinfo is None:
+            raise _problem(path, "日時はタイムゾーン付きのISO 8601形式で指定してください。",
+                           "Must be an ISO 8601 date-time with its time zone.")
+        return instant
     if tp is bool:
         if not isinstance(data, bool):
             raise _problem(path, "真偽値で指定してください。", "Must be true or false.")
@@ -483,6 +493,17 @@ def from_json(tp: Any, data: Any, path: str) -> Any:
             raise _problem(path, "文字列で指定してください。", "Must be a string.")
         return data
     raise TypeError(f"unsupported type {tp!r} at {path}")
+
+
+@functools.cache
+def _hints(tp: type) -> dict[str, Any]:
+    """The resolved type hints of a dataclass, once per class (resolving them dominates parsing)."""
+    return typing.get_type_hints(tp)
+
+
+@functools.cache
+def _init_fields(tp: type) -> dict[str, dataclasses.Field[Any]]:
+    return {f.name: f for f in dataclasses.fields(tp) if f.init}
 
 
 def _join(path: str, name: str) -> str:
