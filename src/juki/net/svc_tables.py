@@ -1,0 +1,148 @@
+"""Tables of the 住基ネット services (net-svc): 個人番号 generation, 特例転入, deliveries to peers.
+
+Their own :data:`metadata` and migration branch (``0006_netsvc``, branch label ``netsvc``); the
+migration is a frozen copy of this module and ``tests/contract/test_netsvc_schema.py`` checks that they
+agree.  Every node has every table (a node uses those of its role; the others stay empty).
+
+National server (全国サーバ, 機構):
+
+* ``individual_number_assignments`` -- insert-only: one row per 個人番号 ever given (NET-7).  It holds
+  **no 個人番号**: the number is re-derived from the national secret, the 住民票コード and ``attempt``;
+  ``number_digest`` (HMAC of the number under the national index key) enforces uniqueness, retired
+  numbers included.  A person's current number is the row with the highest attempt for the code.
+
+Municipality (市町村CS):
+
+* ``individual_number_requests`` -- the 生成要求 / 変更要求 the CS sent (or will send) to 機構 and what
+  came of them (pending → designated / failed).  No 個人番号 stored (the current number of a 変更要求 is
+  read from the register when it is sent).
+* ``peer_deliveries`` -- messages to other nodes that must arrive (転入通知, 継続利用, card events), with
+  retries; idempotent at the receiver by ``dedupe_key``.  Never a 個人番号 in ``payload``.
+* ``moveout_certificates_received`` -- 転出証明書情報 received for a 特例転入; the certificate (which
+  carries 個人番号) is AES-GCM encrypted with the register's key ring; deleted when unused 30 days after
+  the planned move-out date (NET-6).
+* ``move_in_notices_received`` -- 転入通知 received from new municipalities (idempotency).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from juki.adapters.db.schema import ID, Json, Serial, UTCDateTime
+from juki.adapters.db.schema import metadata as register_metadata
+
+metadata = sa.MetaData(naming_convention=register_metadata.naming_convention)
+
+LG = sa.String(6)  # 地方公共団体コード
+CODE = sa.String(11)  # 住民票コード
+REF = sa.String(32)  # 依頼管理番号 and other references
+
+REQUEST_STATUSES = ("pending", "designated", "failed")
+DELIVERY_STATUSES = ("pending", "delivered", "failed")
+CERTIFICATE_STATUSES = ("received", "submitted", "used")
+
+individual_number_assignments = sa.Table(
+    "individual_number_assignments",
+    metadata,
+    sa.Column("id", Serial(), primary_key=True, autoincrement=True),
+    sa.Column("juminhyo_code", CODE, nullable=False),
+    sa.Column("attempt", sa.Integer(), nullable=False),
+    sa.Column("number_digest", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("request_ref", REF, nullable=False),
+    sa.Column("lg_code", LG, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("number_digest"),
+    sa.UniqueConstraint("request_ref"),
+    sa.UniqueConstraint("juminhyo_code", "attempt"),
+    sa.CheckConstraint("kind IN ('generate', 'change')", name="kind"),
+    sqlite_autoincrement=True,
+)
+
+individual_number_requests = sa.Table(
+    "individual_number_requests",
+    metadata,
+    sa.Column("id", Serial(), primary_key=True, autoincrement=True),
+    sa.Column("request_ref", REF, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("person_id", ID, nullable=False),
+    sa.Column("juminhyo_code", CODE, nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False, server_default=""),
+    sa.Column("source_event_seq", sa.BigInteger(), nullable=True),
+    sa.Column("requested_by", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("answered_at", UTCDateTime(), nullable=True),
+    sa.Column("event_seq", sa.BigInteger(), nullable=True),
+    sa.UniqueConstraint("request_ref"),
+    sa.Index(None, "status"),
+    sa.Index(None, "person_id"),
+    sa.CheckConstraint("kind IN ('generate', 'change')", name="kind"),
+    sa.CheckConstraint("status IN ('pending', 'designated', 'failed')", name="status"),
+    sqlite_autoincrement=True,
+)
+
+peer_deliveries = sa.Table(
+    "peer_deliveries",
+    metadata,
+    sa.Column("id", Serial(), primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("peer", sa.String(64), nullable=False),
+    sa.Column("dedupe_key", sa.String(128), nullable=False),
+    sa.Column("payload", Json(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime(), nullable=False),
+    sa.Column("last_error", sa.Text(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("delivered_at", UTCDateTime(), nullable=True),
+    sa.UniqueConstraint("dedupe_key"),
+    sa.Index(None, "status", "next_attempt_at"),
+    sa.CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+    sqlite_autoincrement=True,
+)
+
+moveout_certificates_received = sa.Table(
+    "moveout_certificates_received",
+    metadata,
+    sa.Column("id", Serial(), primary_key=True, autoincrement=True),
+    sa.Column("juminhyo_code", CODE, nullable=False),
+    sa.Column("from_lg_code", LG, nullable=False),
+    sa.Column("planned_move_out", sa.Date(), nullable=False),
+    sa.Column("delete_on", sa.Date(), nullable=False),
+    sa.Column("certificate_ciphertext", sa.LargeBinary(), nullable=False),
+    sa.Column("key_id", sa.String(32), nullable=False),
+    sa.Column("card_serial", sa.String(32), nullable=False, server_default=""),
+    sa.Column("case_ref", REF, nullable=False, server_default=""),
+    sa.Column("received_by", sa.String(64), nullable=False),
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("change_request_id", sa.BigInteger(), nullable=True),
+    sa.Column("event_seq", sa.BigInteger(), nullable=True),
+    sa.Column("used_at", UTCDateTime(), nullable=True),
+    sa.Index(None, "juminhyo_code"),
+    sa.Index(None, "delete_on"),
+    sa.CheckConstraint("status IN ('received', 'submitted', 'used')", name="status"),
+    sqlite_autoincrement=True,
+)
+
+move_in_notices_received = sa.Table(
+    "move_in_notices_received",
+    metadata,
+    sa.Column("id", Serial(), primary_key=True, autoincrement=True),
+    sa.Column("from_lg_code", LG, nullable=False),
+    sa.Column("event_ref", REF, nullable=False),
+    sa.Column("juminhyo_codes", Json(), nullable=False),
+    sa.Column("event_seqs", Json(), nullable=False),
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("from_lg_code", "event_ref"),
+    sqlite_autoincrement=True,
+)
+
+APPEND_ONLY_TABLES: tuple[str, ...] = ("individual_number_assignments", "move_in_notices_received")
+"""Insert-only tables of this branch (the database refuses UPDATE and DELETE)."""
+
+TABLES: tuple[str, ...] = tuple(metadata.tables)
+"""Every table of this branch."""
