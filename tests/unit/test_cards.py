@@ -19,7 +19,7 @@ DAY = dt.date(2026, 4, 1)
 
 
 def notice(event, on=DAY, **kw):
-    base = dict(event=event, card_serial="AB12CD34EF56", juminhyo_code=CODE, lg_code="011002", on=on)
+    base = dict(event=event, card_serial="AB1234567890", juminhyo_code=CODE, lg_code="011002", on=on)
     if event is CardEvent.ISSUE:
         base["expires_on"] = dt.date(2036, 5, 1)
     return CardNotice(**{**base, **kw})
@@ -55,7 +55,7 @@ def test_refusals():
         notice(CardEvent.ISSUE, expires_on=None).check()
     with pytest.raises(InvalidInput):
         notice(CardEvent.ABOLISH, expires_on=dt.date(2030, 1, 1)).check()
-    assert card_serial_problem("ab12") is not None and card_serial_problem("AB12CD34EF56") is None
+    assert card_serial_problem("ab12") is not None and card_serial_problem("AB1234567890") is None
     with pytest.raises(RuleViolation) as e:
         check_for_move_in(card, CODE, dt.date(2036, 5, 2))
     assert e.value.problems[0].rule == "NET-6/card-expired"

@@ -64,14 +64,16 @@ TRANSITIONS: dict[CardEvent, dict[CardState | None, CardState]] = {
 CARD_VALIDITY_YEARS_ADULT = 10  # 有効期間: 18歳以上は発行日後10回目の誕生日まで (番号法施行令)
 CARD_VALIDITY_YEARS_MINOR = 5  # 18歳未満は5回目の誕生日まで
 
-_SERIAL = re.compile(r"[0-9A-Z]{12}")
+_SERIAL = re.compile(r"[A-Z]{2}[0-9]{10}")
 
 
 def card_serial_problem(value: object, field: str = "card_serial") -> Problem | None:
+    """The card's management number (カード管理番号) as juki writes it: two letters and ten digits, so that
+    it can never be mistaken for a 個人番号 (which the logs refuse)."""
     if isinstance(value, str) and _SERIAL.fullmatch(value):
         return None
-    return Problem(field, "NET-9/card-serial", "カードの管理番号は英大文字・数字12桁です。",
-                   "The card serial is 12 upper-case letters or digits.")
+    return Problem(field, "NET-9/card-serial", "カードの管理番号は英大文字2文字と数字10桁です（例 AB1234567890）。",
+                   "The card serial is two capital letters and ten digits (e.g. AB1234567890).")
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,7 @@ class MoveOutCertificate:
     planned_move_out: dt.date  # 転出の予定年月日
     notified_on: dt.date  # 転出届の年月日
     persons: tuple[CertificatePerson, ...]
+    support_measure: bool = False  # a person on it is under a DV 支援措置 (SEC-8): handle by hand, carry the measure over
 
     def person(self, juminhyo_code: str) -> CertificatePerson | None:
         return next((p for p in self.persons if p.juminhyo_code == juminhyo_code), None)
@@ -164,7 +165,8 @@ def certificate_problem(removed: Sequence[PersonRecord], juminhyo_code: str) -> 
 
 
 def certificate_from_records(
-    *, from_lg_code: str, from_name: str, persons: Sequence[PersonRecord], notified_on: dt.date
+    *, from_lg_code: str, from_name: str, persons: Sequence[PersonRecord], notified_on: dt.date,
+    support_measure: bool = False,
 ) -> MoveOutCertificate:
     """The 転出証明書情報 for the persons one 転出届 removed (their 除票, in household order)."""
     first = persons[0]
@@ -186,6 +188,7 @@ def certificate_from_records(
             )
             for p in persons
         ),
+        support_measure=support_measure,
     )
 
 

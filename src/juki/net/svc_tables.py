@@ -11,6 +11,9 @@ National server (全国サーバ, 機構):
   ``number_digest`` (HMAC of the number under the national index key) enforces uniqueness, retired
   numbers included.  A person's current number is the row with the highest attempt for the code.
 
+* ``card_registry`` -- the card management system's current state of each 個人番号カード (NET-9);
+  ``card_events`` -- insert-only log of every card event reported, idempotent by ``dedupe_key``.
+
 Municipality (市町村CS):
 
 * ``individual_number_requests`` -- the 生成要求 / 変更要求 the CS sent (or will send) to 機構 and what
@@ -141,7 +144,36 @@ move_in_notices_received = sa.Table(
     sqlite_autoincrement=True,
 )
 
-APPEND_ONLY_TABLES: tuple[str, ...] = ("individual_number_assignments", "move_in_notices_received")
+card_registry = sa.Table(
+    "card_registry",
+    metadata,
+    sa.Column("card_serial", sa.String(12), primary_key=True),
+    sa.Column("juminhyo_code", CODE, nullable=False),
+    sa.Column("lg_code", LG, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("expires_on", sa.Date(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Index(None, "juminhyo_code"),
+    sa.CheckConstraint("state IN ('active', 'suspended', 'abolished', 'collected', 'returned')", name="state"),
+)
+
+card_events = sa.Table(
+    "card_events",
+    metadata,
+    sa.Column("id", Serial(), primary_key=True, autoincrement=True),
+    sa.Column("card_serial", sa.String(12), nullable=False),
+    sa.Column("event", sa.String(16), nullable=False),
+    sa.Column("juminhyo_code", CODE, nullable=False),
+    sa.Column("lg_code", LG, nullable=False),
+    sa.Column("event_date", sa.Date(), nullable=False),
+    sa.Column("dedupe_key", sa.String(128), nullable=False),
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("dedupe_key"),
+    sa.Index(None, "card_serial"),
+    sqlite_autoincrement=True,
+)
+
+APPEND_ONLY_TABLES: tuple[str, ...] = ("individual_number_assignments", "move_in_notices_received", "card_events")
 """Insert-only tables of this branch (the database refuses UPDATE and DELETE)."""
 
 TABLES: tuple[str, ...] = tuple(metadata.tables)

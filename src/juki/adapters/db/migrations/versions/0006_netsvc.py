@@ -22,7 +22,7 @@ down_revision = "0001"
 branch_labels = ("netsvc",)
 depends_on = None
 
-APPEND_ONLY = ("individual_number_assignments", "move_in_notices_received")
+APPEND_ONLY = ("individual_number_assignments", "move_in_notices_received", "card_events")
 
 
 def _serial() -> sa.types.TypeEngine[Any]:
@@ -136,6 +136,33 @@ def upgrade() -> None:
         sa.UniqueConstraint("from_lg_code", "event_ref", name="uq_move_in_notices_received_from_lg_code_event_ref"),
         sqlite_autoincrement=True,
     )
+    op.create_table(
+        "card_registry",
+        sa.Column("card_serial", sa.String(12), nullable=False),
+        sa.Column("juminhyo_code", CODE, nullable=False),
+        sa.Column("lg_code", LG, nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("expires_on", sa.Date(), nullable=False),
+        sa.Column("updated_at", _ts(), nullable=False),
+        sa.PrimaryKeyConstraint("card_serial", name="pk_card_registry"),
+        sa.CheckConstraint("state IN ('active', 'suspended', 'abolished', 'collected', 'returned')",
+                           name="ck_card_registry_state"),
+    )
+    op.create_index("ix_card_registry_juminhyo_code", "card_registry", ["juminhyo_code"])
+    op.create_table(
+        "card_events",
+        sa.Column("id", _serial(), primary_key=True, autoincrement=True),
+        sa.Column("card_serial", sa.String(12), nullable=False),
+        sa.Column("event", sa.String(16), nullable=False),
+        sa.Column("juminhyo_code", CODE, nullable=False),
+        sa.Column("lg_code", LG, nullable=False),
+        sa.Column("event_date", sa.Date(), nullable=False),
+        sa.Column("dedupe_key", sa.String(128), nullable=False),
+        sa.Column("received_at", _ts(), nullable=False),
+        sa.UniqueConstraint("dedupe_key", name="uq_card_events_dedupe_key"),
+        sqlite_autoincrement=True,
+    )
+    op.create_index("ix_card_events_card_serial", "card_events", ["card_serial"])
     for stmt in append_only_ddl(op.get_bind().dialect.name, APPEND_ONLY):
         op.execute(stmt)
 
@@ -145,6 +172,6 @@ def downgrade() -> None:
     for stmt in drop_append_only_ddl(dialect, APPEND_ONLY):
         if not stmt.startswith("DROP FUNCTION"):  # the register's own tables (0001) still use it
             op.execute(stmt)
-    for table in ("move_in_notices_received", "moveout_certificates_received", "peer_deliveries",
+    for table in ("card_events", "card_registry", "move_in_notices_received", "moveout_certificates_received", "peer_deliveries",
                   "individual_number_requests", "individual_number_assignments"):
         op.drop_table(table)
