@@ -39,6 +39,15 @@ def test_after_hours_finds_night_and_weekend_entries_only(engine: Engine) -> Non
     assert holiday in [r.seq for r in after_hours(engine, *WEEK, holidays=[dt.date(2024, 6, 6)])]
 
 
+def test_national_holidays_and_the_year_end_count_as_after_hours(engine: Engine) -> None:
+    audit = AuditLog(AuditPolicy(enabled=False))
+    substitute = rec(audit, engine, dt.datetime(2024, 11, 4, 11, 0, tzinfo=JST))  # 振替休日 (文化の日 on a Sunday)
+    rec(audit, engine, dt.datetime(2024, 11, 5, 11, 0, tzinfo=JST))  # an ordinary Tuesday
+    year_end = rec(audit, engine, dt.datetime(2024, 12, 30, 11, 0, tzinfo=JST))  # 年末年始
+    rows = after_hours(engine, dt.datetime(2024, 11, 1, tzinfo=JST), dt.datetime(2025, 1, 1, tzinfo=JST))
+    assert [r.seq for r in rows] == [substitute, year_end]
+
+
 def test_long_sessions_with_and_without_logout(engine: Engine) -> None:
     audit = AuditLog(AuditPolicy(enabled=False))
     t = dt.datetime(2024, 6, 4, 8, 0, tzinfo=JST)

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from juki.adapters.db.engine import read_only
 from juki.clock import JST
+from juki.domain.holidays import is_office_closed
 
 from .log import ACTIONS, READ_ACTIONS, AuditPolicy
 from .schema import audit_alerts, audit_entries, audit_subjects
@@ -26,10 +27,6 @@ from .schema import audit_alerts, audit_entries, audit_subjects
 
 def _aware(t: dt.datetime) -> dt.datetime:
     return t.replace(tzinfo=JST) if t.tzinfo is None else t
-
-
-def is_weekend(day: dt.date) -> bool:
-    return day.weekday() >= 5
 
 
 @dataclass(frozen=True)
@@ -71,11 +68,12 @@ def after_hours(
     workday_start: dt.time = dt.time(8, 30),
     workday_end: dt.time = dt.time(17, 30),
     holidays: Iterable[dt.date] = (),
-    is_holiday: Callable[[dt.date], bool] = is_weekend,
+    is_holiday: Callable[[dt.date], bool] = is_office_closed,
 ) -> list[EntryRow]:
     """Entries made outside working hours (JST): before ``workday_start``, at or after ``workday_end``,
-    or on a day for which ``is_holiday`` (default: Saturday and Sunday) is true or listed in
-    ``holidays`` (pass the 国民の祝日 and 年末年始 of the period: juki does not ship a holiday calendar yet)."""
+    or on a day for which ``is_holiday`` is true (default: 行政機関の休日, i.e. weekends, 国民の祝日 and
+    年末年始, from :mod:`juki.domain.holidays`) or listed in ``holidays`` (the municipality's own closed
+    days, e.g. a 庁舎 closure)."""
     extra = set(holidays)
     out = []
     for e in _entries(engine, start, end):
