@@ -60,3 +60,31 @@ def test_the_branch_downgrades_and_upgrades_again(database_url: str) -> None:
         engine.dispose()
     upgrade(database_url)
     assert "0006_netsvc" in (current_revision(database_url) or "").split(",")
+
+
+def test_provision_log_is_deleted_only_past_a_purge_marker(database_url: str) -> None:
+    """PRF-6: the log refuses UPDATE, and DELETE unless a purge marker's cutoff covers the row."""
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    log, marker = tables.provision_log, tables.provision_purge_active
+    old, young = dt.datetime(2018, 1, 1, tzinfo=dt.UTC), dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    try:
+        with engine.begin() as conn:
+            for at in (old, young):
+                conn.execute(log.insert().values(at=at, operator="op", terminal="T", recipient="r", use_code="u",
+                                                 channel="provision", mode="single", query_key="four_items",
+                                                 outcome="refused", subjects=[], items=[], number_included=False,
+                                                 media="screen"))
+        for stmt in (sa.update(log).values(operator="x"), sa.delete(log)):
+            with pytest.raises(sa.exc.DatabaseError, match="kept 7 years"), engine.begin() as conn:
+                conn.execute(stmt)
+        with engine.begin() as conn:
+            conn.execute(marker.insert().values(cutoff=dt.datetime(2019, 1, 1, tzinfo=dt.UTC)))
+            conn.execute(sa.delete(log).where(log.c.at < dt.datetime(2019, 1, 1, tzinfo=dt.UTC)))
+            with pytest.raises(sa.exc.DatabaseError, match="kept 7 years"), conn.begin_nested():
+                conn.execute(sa.delete(log))  # the young row is not covered
+            conn.execute(sa.delete(marker))
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(log.c.at)).scalars().all() == [young]
+    finally:
+        engine.dispose()

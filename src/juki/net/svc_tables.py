@@ -14,6 +14,18 @@ National server (全国サーバ, 機構):
 * ``card_registry`` -- the card management system's current state of each 個人番号カード (NET-9);
   ``card_events`` -- insert-only log of every card event reported, idempotent by ``dedupe_key``.
 
+Prefecture (都道府県サーバ / 附票都道府県サーバ):
+
+* ``provision_use_sets`` -- insert-only: each configuration of the 別表 uses loaded (the newest rules);
+* ``provision_log`` + ``provision_log_subjects`` -- every provision, transfer, 開示 and refusal (PRF-6),
+  kept 7 years: the database refuses UPDATE, and DELETE except of rows older than the cutoff named by
+  a ``provision_purge_active`` marker, which only the retention purge writes (and removes) in its own
+  transaction;
+* ``provision_approvals`` -- prior approvals of large outputs (PRF-5);
+* ``fuhyo_number_temp`` -- the separate temporary area for the 個人番号 of a 国外転出者 provided with
+  附票本人確認情報 (PRF-8), encrypted, deleted after its keeping period;
+* ``correction_requests`` -- 訂正等の申出 after a 開示 (住基法30条の35, PRF-7) and their investigation.
+
 Municipality (市町村CS):
 
 * ``individual_number_requests`` -- the 生成要求 / 変更要求 the CS sent (or will send) to 機構 and what
@@ -173,7 +185,108 @@ card_events = sa.Table(
     sqlite_autoincrement=True,
 )
 
-APPEND_ONLY_TABLES: tuple[str, ...] = ("individual_number_assignments", "move_in_notices_received", "card_events")
+provision_use_sets = sa.Table(
+    "provision_use_sets",
+    metadata,
+    sa.Column("id", Serial(), primary_key=True, autoincrement=True),
+    sa.Column("loaded_at", UTCDateTime(), nullable=False),
+    sa.Column("loaded_by", sa.String(64), nullable=False),
+    sa.Column("definition", Json(), nullable=False),
+    sqlite_autoincrement=True,
+)
+
+provision_log = sa.Table(
+    "provision_log",
+    metadata,
+    sa.Column("id", Serial(), primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("operator", sa.String(64), nullable=False),
+    sa.Column("terminal", sa.String(64), nullable=False),
+    sa.Column("recipient", sa.String(64), nullable=False),
+    sa.Column("use_code", sa.String(64), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("mode", sa.String(16), nullable=False),
+    sa.Column("batch_ref", REF, nullable=True),
+    sa.Column("line", sa.String(32), nullable=True),
+    sa.Column("query_key", sa.String(32), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("rule", sa.String(64), nullable=True),
+    sa.Column("subjects", Json(), nullable=False),
+    sa.Column("items", Json(), nullable=False),
+    sa.Column("number_included", sa.Boolean(), nullable=False),
+    sa.Column("media", sa.String(16), nullable=False),
+    sa.Index(None, "at"),
+    sa.Index(None, "recipient", "at"),
+    sa.CheckConstraint("outcome IN ('provided', 'not_found', 'multiple', 'refused', 'error')", name="outcome"),
+    sqlite_autoincrement=True,
+)
+
+provision_log_subjects = sa.Table(
+    "provision_log_subjects",
+    metadata,
+    sa.Column("log_id", Serial(), primary_key=True, autoincrement=False),
+    sa.Column("juminhyo_code", CODE, primary_key=True),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Index(None, "juminhyo_code", "at"),
+)
+
+provision_purge_active = sa.Table(
+    "provision_purge_active",
+    metadata,
+    sa.Column("id", Serial(), primary_key=True, autoincrement=True),
+    sa.Column("cutoff", UTCDateTime(), nullable=False),
+    sqlite_autoincrement=True,
+)
+
+provision_approvals = sa.Table(
+    "provision_approvals",
+    metadata,
+    sa.Column("id", Serial(), primary_key=True, autoincrement=True),
+    sa.Column("recipient", sa.String(64), nullable=False),
+    sa.Column("use_code", sa.String(64), nullable=False),
+    sa.Column("max_rows", sa.Integer(), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("requested_by", sa.String(64), nullable=False),
+    sa.Column("requested_at", UTCDateTime(), nullable=False),
+    sa.Column("approved_by", sa.String(64), nullable=True),
+    sa.Column("approved_at", UTCDateTime(), nullable=True),
+    sa.Column("used_at", UTCDateTime(), nullable=True),
+    sqlite_autoincrement=True,
+)
+
+fuhyo_number_temp = sa.Table(
+    "fuhyo_number_temp",
+    metadata,
+    sa.Column("id", Serial(), primary_key=True, autoincrement=True),
+    sa.Column("provision_log_id", sa.BigInteger(), nullable=False),
+    sa.Column("juminhyo_code", CODE, nullable=False),
+    sa.Column("number_ciphertext", sa.LargeBinary(), nullable=False),
+    sa.Column("key_id", sa.String(32), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("delete_after", UTCDateTime(), nullable=False),
+    sa.Index(None, "delete_after"),
+    sqlite_autoincrement=True,
+)
+
+correction_requests = sa.Table(
+    "correction_requests",
+    metadata,
+    sa.Column("id", Serial(), primary_key=True, autoincrement=True),
+    sa.Column("juminhyo_code", CODE, nullable=False),
+    sa.Column("content", sa.Text(), nullable=False),
+    sa.Column("received_by", sa.String(64), nullable=False),
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("result", sa.Text(), nullable=True),
+    sa.Column("closed_by", sa.String(64), nullable=True),
+    sa.Column("closed_at", UTCDateTime(), nullable=True),
+    sa.Index(None, "juminhyo_code"),
+    sa.CheckConstraint("status IN ('received', 'corrected', 'no_error')", name="status"),
+    sqlite_autoincrement=True,
+)
+
+APPEND_ONLY_TABLES: tuple[str, ...] = ("individual_number_assignments", "move_in_notices_received", "card_events",
+                                       "provision_use_sets")
 """Insert-only tables of this branch (the database refuses UPDATE and DELETE)."""
 
 TABLES: tuple[str, ...] = tuple(metadata.tables)

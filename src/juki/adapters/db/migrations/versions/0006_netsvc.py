@@ -16,13 +16,14 @@ import sqlalchemy as sa
 from alembic import op
 
 from juki.adapters.db.append_only import append_only_ddl, drop_append_only_ddl
+from juki.net.svc_ddl import drop_provision_guard_ddl, provision_guard_ddl
 
 revision = "0006_netsvc"
 down_revision = "0001"
 branch_labels = ("netsvc",)
 depends_on = None
 
-APPEND_ONLY = ("individual_number_assignments", "move_in_notices_received", "card_events")
+APPEND_ONLY = ("individual_number_assignments", "move_in_notices_received", "card_events", "provision_use_sets")
 
 
 def _serial() -> sa.types.TypeEngine[Any]:
@@ -163,7 +164,98 @@ def upgrade() -> None:
         sqlite_autoincrement=True,
     )
     op.create_index("ix_card_events_card_serial", "card_events", ["card_serial"])
-    for stmt in append_only_ddl(op.get_bind().dialect.name, APPEND_ONLY):
+    op.create_table(
+        "provision_use_sets",
+        sa.Column("id", _serial(), primary_key=True, autoincrement=True),
+        sa.Column("loaded_at", _ts(), nullable=False),
+        sa.Column("loaded_by", sa.String(64), nullable=False),
+        sa.Column("definition", _json(), nullable=False),
+        sqlite_autoincrement=True,
+    )
+    op.create_table(
+        "provision_log",
+        sa.Column("id", _serial(), primary_key=True, autoincrement=True),
+        sa.Column("at", _ts(), nullable=False),
+        sa.Column("operator", sa.String(64), nullable=False),
+        sa.Column("terminal", sa.String(64), nullable=False),
+        sa.Column("recipient", sa.String(64), nullable=False),
+        sa.Column("use_code", sa.String(64), nullable=False),
+        sa.Column("channel", sa.String(16), nullable=False),
+        sa.Column("mode", sa.String(16), nullable=False),
+        sa.Column("batch_ref", REF, nullable=True),
+        sa.Column("line", sa.String(32), nullable=True),
+        sa.Column("query_key", sa.String(32), nullable=False),
+        sa.Column("outcome", sa.String(16), nullable=False),
+        sa.Column("rule", sa.String(64), nullable=True),
+        sa.Column("subjects", _json(), nullable=False),
+        sa.Column("items", _json(), nullable=False),
+        sa.Column("number_included", sa.Boolean(), nullable=False),
+        sa.Column("media", sa.String(16), nullable=False),
+        sa.CheckConstraint("outcome IN ('provided', 'not_found', 'multiple', 'refused', 'error')",
+                           name="ck_provision_log_outcome"),
+        sqlite_autoincrement=True,
+    )
+    op.create_index("ix_provision_log_at", "provision_log", ["at"])
+    op.create_index("ix_provision_log_recipient_at", "provision_log", ["recipient", "at"])
+    op.create_table(
+        "provision_log_subjects",
+        sa.Column("log_id", _serial(), nullable=False),
+        sa.Column("juminhyo_code", CODE, nullable=False),
+        sa.Column("at", _ts(), nullable=False),
+        sa.PrimaryKeyConstraint("log_id", "juminhyo_code", name="pk_provision_log_subjects"),
+    )
+    op.create_index("ix_provision_log_subjects_juminhyo_code_at", "provision_log_subjects", ["juminhyo_code", "at"])
+    op.create_table(
+        "provision_purge_active",
+        sa.Column("id", _serial(), primary_key=True, autoincrement=True),
+        sa.Column("cutoff", _ts(), nullable=False),
+        sqlite_autoincrement=True,
+    )
+    op.create_table(
+        "provision_approvals",
+        sa.Column("id", _serial(), primary_key=True, autoincrement=True),
+        sa.Column("recipient", sa.String(64), nullable=False),
+        sa.Column("use_code", sa.String(64), nullable=False),
+        sa.Column("max_rows", sa.Integer(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("requested_by", sa.String(64), nullable=False),
+        sa.Column("requested_at", _ts(), nullable=False),
+        sa.Column("approved_by", sa.String(64), nullable=True),
+        sa.Column("approved_at", _ts(), nullable=True),
+        sa.Column("used_at", _ts(), nullable=True),
+        sqlite_autoincrement=True,
+    )
+    op.create_table(
+        "fuhyo_number_temp",
+        sa.Column("id", _serial(), primary_key=True, autoincrement=True),
+        sa.Column("provision_log_id", sa.BigInteger(), nullable=False),
+        sa.Column("juminhyo_code", CODE, nullable=False),
+        sa.Column("number_ciphertext", sa.LargeBinary(), nullable=False),
+        sa.Column("key_id", sa.String(32), nullable=False),
+        sa.Column("created_at", _ts(), nullable=False),
+        sa.Column("delete_after", _ts(), nullable=False),
+        sqlite_autoincrement=True,
+    )
+    op.create_index("ix_fuhyo_number_temp_delete_after", "fuhyo_number_temp", ["delete_after"])
+    op.create_table(
+        "correction_requests",
+        sa.Column("id", _serial(), primary_key=True, autoincrement=True),
+        sa.Column("juminhyo_code", CODE, nullable=False),
+        sa.Column("content", sa.Text(), nullable=False),
+        sa.Column("received_by", sa.String(64), nullable=False),
+        sa.Column("received_at", _ts(), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("result", sa.Text(), nullable=True),
+        sa.Column("closed_by", sa.String(64), nullable=True),
+        sa.Column("closed_at", _ts(), nullable=True),
+        sa.CheckConstraint("status IN ('received', 'corrected', 'no_error')", name="ck_correction_requests_status"),
+        sqlite_autoincrement=True,
+    )
+    op.create_index("ix_correction_requests_juminhyo_code", "correction_requests", ["juminhyo_code"])
+    dialect = op.get_bind().dialect.name
+    for stmt in append_only_ddl(dialect, APPEND_ONLY):
+        op.execute(stmt)
+    for stmt in provision_guard_ddl(dialect):
         op.execute(stmt)
 
 
@@ -172,6 +264,9 @@ def downgrade() -> None:
     for stmt in drop_append_only_ddl(dialect, APPEND_ONLY):
         if not stmt.startswith("DROP FUNCTION"):  # the register's own tables (0001) still use it
             op.execute(stmt)
-    for table in ("card_events", "card_registry", "move_in_notices_received", "moveout_certificates_received", "peer_deliveries",
+    for stmt in drop_provision_guard_ddl(dialect):
+        op.execute(stmt)
+    for table in ("correction_requests", "fuhyo_number_temp", "provision_approvals", "provision_purge_active",
+                  "provision_log_subjects", "provision_log", "provision_use_sets", "card_events", "card_registry", "move_in_notices_received", "moveout_certificates_received", "peer_deliveries",
                   "individual_number_requests", "individual_number_assignments"):
         op.drop_table(table)
