@@ -11,6 +11,8 @@ National server (全国サーバ, 機構):
   ``number_digest`` (HMAC of the number under the national index key) enforces uniqueness, retired
   numbers included.  A person's current number is the row with the highest attempt for the code.
 
+* ``number_notice_receipts`` -- insert-only: which 送付先情報 the card management system received (NET-8),
+  without its content (the content is 機構's to print and mail; juki keeps no copy);
 * ``card_registry`` -- the card management system's current state of each 個人番号カード (NET-9);
   ``card_events`` -- insert-only log of every card event reported, idempotent by ``dedupe_key``.
 
@@ -29,7 +31,7 @@ Prefecture (都道府県サーバ / 附票都道府県サーバ):
 Municipality (市町村CS):
 
 * ``individual_number_requests`` -- the 生成要求 / 変更要求 the CS sent (or will send) to 機構 and what
-  came of them (pending → designated / failed).  No 個人番号 stored (the current number of a 変更要求 is
+  came of them (pending → designated / failed), and when its 送付先情報 was spooled (NET-8).  No 個人番号 stored (the current number of a 変更要求 is
   read from the register when it is sent).
 * ``peer_deliveries`` -- messages to other nodes that must arrive (転入通知, 継続利用, card events), with
   retries; idempotent at the receiver by ``dedupe_key``.  Never a 個人番号 in ``payload``.
@@ -91,6 +93,7 @@ individual_number_requests = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("answered_at", UTCDateTime(), nullable=True),
     sa.Column("event_seq", sa.BigInteger(), nullable=True),
+    sa.Column("sending_spooled_at", UTCDateTime(), nullable=True),
     sa.UniqueConstraint("request_ref"),
     sa.Index(None, "status"),
     sa.Index(None, "person_id"),
@@ -285,8 +288,20 @@ correction_requests = sa.Table(
     sqlite_autoincrement=True,
 )
 
+number_notice_receipts = sa.Table(
+    "number_notice_receipts",
+    metadata,
+    sa.Column("id", Serial(), primary_key=True, autoincrement=True),
+    sa.Column("lg_code", LG, nullable=False),
+    sa.Column("sending_ref", REF, nullable=False),
+    sa.Column("juminhyo_code", CODE, nullable=False),
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("lg_code", "sending_ref"),
+    sqlite_autoincrement=True,
+)
+
 APPEND_ONLY_TABLES: tuple[str, ...] = ("individual_number_assignments", "move_in_notices_received", "card_events",
-                                       "provision_use_sets")
+                                       "provision_use_sets", "number_notice_receipts")
 """Insert-only tables of this branch (the database refuses UPDATE and DELETE)."""
 
 TABLES: tuple[str, ...] = tuple(metadata.tables)

@@ -23,7 +23,8 @@ down_revision = "0001"
 branch_labels = ("netsvc",)
 depends_on = None
 
-APPEND_ONLY = ("individual_number_assignments", "move_in_notices_received", "card_events", "provision_use_sets")
+APPEND_ONLY = ("individual_number_assignments", "move_in_notices_received", "card_events", "provision_use_sets",
+               "number_notice_receipts")
 
 
 def _serial() -> sa.types.TypeEngine[Any]:
@@ -79,6 +80,7 @@ def upgrade() -> None:
         sa.Column("created_at", _ts(), nullable=False),
         sa.Column("answered_at", _ts(), nullable=True),
         sa.Column("event_seq", sa.BigInteger(), nullable=True),
+        sa.Column("sending_spooled_at", _ts(), nullable=True),
         sa.UniqueConstraint("request_ref", name="uq_individual_number_requests_request_ref"),
         sa.CheckConstraint("kind IN ('generate', 'change')", name="ck_individual_number_requests_kind"),
         sa.CheckConstraint("status IN ('pending', 'designated', 'failed')", name="ck_individual_number_requests_status"),
@@ -252,6 +254,16 @@ def upgrade() -> None:
         sqlite_autoincrement=True,
     )
     op.create_index("ix_correction_requests_juminhyo_code", "correction_requests", ["juminhyo_code"])
+    op.create_table(
+        "number_notice_receipts",
+        sa.Column("id", _serial(), primary_key=True, autoincrement=True),
+        sa.Column("lg_code", LG, nullable=False),
+        sa.Column("sending_ref", REF, nullable=False),
+        sa.Column("juminhyo_code", CODE, nullable=False),
+        sa.Column("received_at", _ts(), nullable=False),
+        sa.UniqueConstraint("lg_code", "sending_ref", name="uq_number_notice_receipts_lg_code_sending_ref"),
+        sqlite_autoincrement=True,
+    )
     dialect = op.get_bind().dialect.name
     for stmt in append_only_ddl(dialect, APPEND_ONLY):
         op.execute(stmt)
@@ -266,7 +278,7 @@ def downgrade() -> None:
             op.execute(stmt)
     for stmt in drop_provision_guard_ddl(dialect):
         op.execute(stmt)
-    for table in ("correction_requests", "fuhyo_number_temp", "provision_approvals", "provision_purge_active",
+    for table in ("number_notice_receipts", "correction_requests", "fuhyo_number_temp", "provision_approvals", "provision_purge_active",
                   "provision_log_subjects", "provision_log", "provision_use_sets", "card_events", "card_registry", "move_in_notices_received", "moveout_certificates_received", "peer_deliveries",
                   "individual_number_requests", "individual_number_assignments"):
         op.drop_table(table)
