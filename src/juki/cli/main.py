@@ -3,9 +3,12 @@
     juki init                          create or migrate the database (JUKI_DATABASE_URL)
     juki seed --residents N [--seed S] load a deterministic synthetic city
     juki serve [--host H] [--port P]   serve the API
+    juki serve --role R --node DIR     serve a 住基ネット node (municipality CS, prefecture, national)
     juki demo                          a seeded municipality on the embedded default, and its URL
     juki staff|terminal|rights|roster  accounts, registered terminals, rights with approval (SEC-1, SEC-2)
     juki audit …                       verify the hash chain, export signed anchors, reviews, 開示, purge
+    juki pki …                         the deployment CA for mutual TLS between nodes
+    juki net …                         node set-up, status, operator alerts and resume
 """
 
 from __future__ import annotations
@@ -63,6 +66,10 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    if args.role:  # a 住基ネット node (juki.net): its own directory, database and certificate
+        from juki.cli.net import cmd_serve_role
+
+        return cmd_serve_role(args)
     import uvicorn
 
     from juki.adapters.db.migrate import upgrade
@@ -166,6 +173,9 @@ def parser() -> argparse.ArgumentParser:
     v = sub.add_parser("serve", help="API を起動 / serve the API")
     v.add_argument("--host", default="127.0.0.1")
     v.add_argument("--port", type=int, default=8000)
+    v.add_argument("--role", choices=["municipality", "prefecture", "national"],
+                   help="住基ネットのノードとして起動 / serve a network node (with --node DIR)")
+    v.add_argument("--node", help="ノードのディレクトリ / node directory (default $JUKI_NODE_DIR or var/node)")
     v.set_defaults(func=cmd_serve)
     d = sub.add_parser("demo", help="合成の市でデモを起動 / run a seeded demo municipality")
     d.add_argument("--host", default="127.0.0.1")
@@ -184,9 +194,13 @@ def parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_totp)
     from juki.cli.access import register_access_commands
     from juki.cli.audit import register_audit_commands
+    from juki.cli.net import register_net_commands
+    from juki.cli.pki import register_pki_commands
 
     register_access_commands(sub)
     register_audit_commands(sub)
+    register_pki_commands(sub)
+    register_net_commands(sub)
     return p
 
 

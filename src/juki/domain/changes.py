@@ -470,6 +470,15 @@ def from_json(tp: Any, data: Any, path: str) -> Any:
             raise _problem(
                 path, "存在する日付をYYYY-MM-DD形式で指定してください。", "Must be a real date as YYYY-MM-DD."
             ) from None
+    if tp is dt.datetime:  # an instant (本人確認情報's タイムスタンプ): ISO 8601 with its offset
+        try:
+            instant = dt.datetime.fromisoformat(data) if isinstance(data, str) else None
+        except ValueError:
+            instant = None
+        if instant is None or instant.tzinfo is None:
+            raise _problem(path, "日時はタイムゾーン付きのISO 8601形式で指定してください。",
+                           "Must be an ISO 8601 date-time with its time zone.")
+        return instant
     if tp is bool:
         if not isinstance(data, bool):
             raise _problem(path, "真偽値で指定してください。", "Must be true or false.")

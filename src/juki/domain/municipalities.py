@@ -20,6 +20,7 @@ KNOWN: dict[str, Jurisdiction] = {
         Jurisdiction("011002", "札幌市", "北海道", _wards("011", 1, 10)),
         Jurisdiction("121002", "千葉市", "千葉県", _wards("121", 1, 6)),
         Jurisdiction("142051", "藤沢市", "神奈川県"),
+        Jurisdiction("012025", "函館市", "北海道"),
     )
 }
 

@@ -124,7 +124,15 @@ FUJISAWA = CityProfile(
     foreign_share=0.02,
     name_en="Fujisawa",
 )
-PROFILES = {"sapporo": SAPPORO, "chiba": CHIBA, "fujisawa": FUJISAWA}
+HAKODATE = CityProfile(  # a second 北海道 municipality, for the 住基ネット demo (two CS under one prefecture)
+    lg_code="012025",
+    prefecture="北海道",
+    city_prefix="函館市",
+    areas=(("01202", 1),),
+    foreign_share=0.01,
+    name_en="Hakodate",
+)
+PROFILES = {"sapporo": SAPPORO, "chiba": CHIBA, "fujisawa": FUJISAWA, "hakodate": HAKODATE}
 
 # ---------------------------------------------------------------------------------------------------
 # Tables.  Age bins are (from, to, weight) in years; uniform inside a bin.  Calibrated so that the city as
