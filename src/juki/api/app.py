@@ -121,7 +121,7 @@ def _change_schema(kind: ChangeKind) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}, "x-defs": defs}
 
 
-FEATURES: tuple[str, ...] = ()
+FEATURES: tuple[str, ...] = ("jukinet",)
 """Modules under ``juki.api`` that each add a feature's routes: ``RULES`` and ``router(reg)`` (see
 :mod:`juki.api.common`)."""
 

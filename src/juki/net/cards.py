@@ -13,19 +13,25 @@ together.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
+from fastapi import APIRouter, Request
 from sqlalchemy.engine import Connection, Engine
 
+from juki.api.common import json_body
 from juki.clock import Clock, jst_date, utcnow
 from juki.domain.cards import CardEvent, CardNotice, CardRecord, CardState, apply_event, check_for_move_in
 from juki.domain.changes import from_json
-from juki.domain.errors import Forbidden, Problem
+from juki.domain.errors import Forbidden, InvalidInput, NotFound, Problem
 from juki.domain.model import to_json
 
 from .deliveries import enqueue
+from .node import Node, allow, peer_of
+from .pki import Tier
+from .services import services
 from .svc_tables import card_events, card_registry
 
 NATIONAL = "national"
@@ -114,3 +120,62 @@ def card_notice_from_json(data: dict[str, Any]) -> CardNotice:
     result = from_json(CardNotice, data, "notice")
     assert isinstance(result, CardNotice)
     return result
+
+
+# --- the node feature (juki.net.node.FEATURES) -----------------------------------------------------
+# national: POST /net/v1/cards/events (NET-9), /net/v1/cards/check (特例転入), /net/v1/cards/holder (検索)
+
+ROLES = frozenset({Tier.NATIONAL})
+RULES = {
+    "card_event": allow(Tier.MUNICIPALITY),
+    "card_check": allow(Tier.MUNICIPALITY),
+    "card_holder": allow(Tier.MUNICIPALITY, Tier.PREFECTURE),
+}
+
+
+def _fields(data: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise InvalidInput([Problem(k, "REG-R2", "受け付けない項目です。", "This item is not accepted.") for k in unknown])
+
+
+def router(node: Node) -> APIRouter:
+    r = APIRouter(prefix="/net/v1/cards", tags=["個人番号カード管理システム"])
+
+    def registry() -> CardRegistry:
+        return services(node).cards
+
+    @r.post("/events", name="card_event", summary="カードの交付・廃止・回収・一時停止解除・返還・継続利用の通知")
+    async def card_event(request: Request) -> dict[str, Any]:
+        data = await json_body(request)
+        _fields(data, {"notice", "dedupe_key"})
+        notice = card_notice_from_json(data.get("notice") or {})
+        key = str(data.get("dedupe_key") or "")
+        if not key:
+            raise InvalidInput(Problem("dedupe_key", "REG-R2", "必須項目です。", "This item is required."))
+        card = await asyncio.to_thread(registry().record, notice, caller_lg_code=peer_of(request).identity.code,
+                                       dedupe_key=key)
+        return {"card_serial": card.card_serial, "state": card.state.value, "lg_code": card.lg_code}
+
+    @r.post("/check", name="card_check", summary="特例転入のカード確認")
+    async def card_check(request: Request) -> dict[str, Any]:
+        data = await json_body(request)
+        _fields(data, {"card_serial", "juminhyo_code"})
+        card = await asyncio.to_thread(registry().check, str(data.get("card_serial", "")),
+                                       str(data.get("juminhyo_code", "")), caller_lg_code=peer_of(request).identity.code)
+        return {"card_serial": card.card_serial, "state": card.state.value, "expires_on": card.expires_on.isoformat()}
+
+    @r.post("/holder", name="card_holder", summary="カードの住民票コード（本人確認情報検索）")
+    async def card_holder(request: Request) -> dict[str, Any]:
+        data = await json_body(request)
+        _fields(data, {"card_serial"})
+        serial = str(data.get("card_serial", ""))
+        card = await asyncio.to_thread(registry().card, serial)
+        if card is None:
+            raise NotFound(Problem("card_serial", "NET-4/card", "このカードは登録されていません。", "This card is not registered."))
+        peer = peer_of(request)
+        await asyncio.to_thread(node.audit_peer, peer, "card.holder", subjects=[card.juminhyo_code],
+                                detail={"card_serial": serial})
+        return {"juminhyo_code": card.juminhyo_code, "state": card.state.value}
+
+    return r

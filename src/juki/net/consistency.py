@@ -26,18 +26,32 @@ benchmark (``bench/consistency.py``).
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import dataclasses
 import datetime as dt
 import json
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+
+from juki.api.common import json_body
 from juki.domain import merkle as mk
-from juki.domain.errors import InvalidInput, NotFound, Problem
+from juki.domain.errors import Forbidden, InvalidInput, NotFound, Problem
+from juki.domain.identity import RESYNC_DETAIL, IdentityUpdate, RecordFile, RecordState
+
+from .node import Node, allow, peer_of
+from .notices import notice_to_json, split_number
+from .pki import Tier
+from .services import call, services
+from .store import OUTBOUND
+from .tables import net_records
 
 CHECK_ITEMS: tuple[str, ...] = ("juminhyo_code", "name", "birth_date", "sex", "address", "individual_number", "reason",
                                 "change_date", "state")
@@ -304,4 +318,116 @@ def repair(report: ConsistencyReport, resend: Callable[[list[str]], None]) -> Co
         resend(again)
     report.resent = again
     report.to_investigate = [f.juminhyo_code for f in report.findings if f.kind is mk.DifferenceKind.EXTRA_REMOTE]
+    return report
+
+
+# --- at a node --------------------------------------------------------------------------------------
+# prefecture / national: POST /net/v1/consistency/{op} for the CS of a municipality (its own records only);
+# municipality: check() from the CLI (`juki net consistency`), repair by re-sending on the stream.
+
+ROLES = frozenset({Tier.PREFECTURE, Tier.NATIONAL})
+RULES = {
+    "consistency_at_prefecture": allow(Tier.MUNICIPALITY, own_prefecture=True),
+    "consistency_at_national": allow(Tier.MUNICIPALITY),
+}
+OPERATIONS = ("open", "children", "entries", "records", "result")
+
+
+def node_records(node: Node, lg_code: str) -> Iterator[dict[str, Any]]:
+    """The compared items of every current 本人確認情報 record of municipality ``lg_code`` in ``node``'s
+    file.  Only current records (現存) are compared: a person who moved to another municipality is current
+    there, and removed there is history; a record current at the other side but not here is a difference
+    (:attr:`~juki.domain.merkle.DifferenceKind.EXTRA_REMOTE`)."""
+    t = net_records.c
+    q = sa.select(t.juminhyo_code, t.state, t.notice, t.number_ciphertext, t.number_key_id).where(
+        t.file == RecordFile.IDENTITY.value, t.state == RecordState.CURRENT.value)
+    if node.role is not Tier.MUNICIPALITY:
+        q = q.where(t.origin == lg_code)
+    keyring = node.keyring
+    with node.engine.connect() as conn:
+        for r in conn.execution_options(yield_per=5000).execute(q):
+            n = dict(r.notice)
+            number = (keyring.decrypt(r.number_ciphertext, r.number_key_id, f"net_records|identity|{r.juminhyo_code}")
+                      if r.number_ciphertext is not None else None)
+            yield {"juminhyo_code": r.juminhyo_code, "name": n.get("name"), "birth_date": n.get("birth_date"),
+                   "sex": n.get("sex"), "address": n.get("address"), "individual_number": number,
+                   "reason": n.get("reason"), "change_date": n.get("change_date"), "state": r.state}
+
+
+def router(node: Node) -> APIRouter:
+    r = APIRouter(prefix="/net/v1/consistency", tags=["整合性確認"])
+
+    def answer(peer: Any, op: str, body: dict[str, Any]) -> dict[str, Any]:
+        if op not in OPERATIONS:
+            raise NotFound(Problem("operation", "NET-10/operation", f"操作 {op} はありません。", f"There is no operation {op}."))
+        if op == "open" and body.get("lg_code") != peer.identity.code:
+            raise Forbidden(Problem("lg_code", "NET-10/caller", "自らの市町村の本人確認情報だけを確認できます。",
+                                    "A CS checks its own municipality's records only."))
+        sessions = services(node).sessions
+        if op != "open" and sessions.session(str(body.get("session", ""))).lg_code != peer.identity.code:
+            raise Forbidden(Problem("session", "NET-10/caller", "他の市町村のセッションです。", "Another municipality's session."))
+
+        def on_result(lg: str, result: dict[str, Any]) -> None:
+            node.audit_peer(peer, "consistency.result", subjects=[d["juminhyo_code"] for d in result.get("differences", [])],
+                            detail={"lg_code": lg, "consistent": bool(result.get("consistent")),
+                                    "local_count": result.get("local_count"), "remote_count": result.get("remote_count")})
+
+        if op == "open":
+            node.audit_peer(peer, "consistency.open", detail={"lg_code": body.get("lg_code"), "depth": body.get("depth")})
+        return sessions.answer(op, body, on_result=on_result)
+
+    async def route(request: Request, op: str) -> dict[str, Any]:
+        return await asyncio.to_thread(answer, peer_of(request), op, await json_body(request))
+
+    if node.role is Tier.PREFECTURE:
+        r.add_api_route("/{op}", route, methods=["POST"], name="consistency_at_prefecture",
+                        summary="整合性確認（都道府県サーバ）")
+    if node.role is Tier.NATIONAL:
+        r.add_api_route("/{op}", route, methods=["POST"], name="consistency_at_national", summary="整合性確認（全国サーバ）")
+    return r
+
+
+def resend(node: Node, codes: list[str]) -> list[str]:
+    """Re-send the CS's current notice of each 住民票コード on the stream with a new 更新順番号 and
+    異動事由詳細 :data:`~juki.domain.identity.RESYNC_DETAIL` (the normal update path: the relay delivers it,
+    the prefecture applies it and forwards it to the national server).  Returns the codes sent; a code
+    the CS has no record of is left out (要調査)."""
+    store = node.store
+    sent = []
+    with store.engine.begin() as conn:
+        for code in codes:
+            stored = store.current(conn, RecordFile.IDENTITY, code, lock=True)
+            if stored is None or not isinstance(stored.notice, IdentityUpdate):
+                continue
+            seq = store.cursor(conn, OUTBOUND, lock=True) + 1
+            notice = dataclasses.replace(stored.notice, seq=seq, reason_detail=RESYNC_DETAIL, recorded_at=store.clock())
+            payload, number = split_number(notice_to_json(notice))
+            store.append_outbound(conn, origin=node.code, origin_seq=seq, file=RecordFile.IDENTITY.value,
+                                  payload=payload, number=number)
+            sent.append(code)
+    if sent:
+        node.wake("relay")
+    return sent
+
+
+def repair_at(node: Node, report: ConsistencyReport) -> ConsistencyReport:
+    """:func:`repair` through this node's stream; what the CS has no record of stays to investigate."""
+    codes = [f.juminhyo_code for f in report.findings]
+    sent = resend(node, codes)
+    report.resent = sent
+    report.to_investigate = [c for c in codes if c not in sent]
+    node.audit.record_now(node.engine, user_id="system:jukinet", terminal="CS", action="consistency.repair",
+                          subject_ids=sent, detail={"peer": report.peer, "resent": len(sent),
+                                                    "to_investigate": report.to_investigate})
+    return report
+
+
+def check(node: Node, peer: str, *, depth: int | None = None) -> ConsistencyReport:
+    """The CS's 整合性確認 against ``peer`` (its prefecture or the national server), audited at the CS."""
+    report = compare(node.code, peer, node_records(node, node.code),
+                     lambda op, body: call(node, peer, f"/net/v1/consistency/{op}", body), depth=depth)
+    node.audit.record_now(node.engine, user_id="system:jukinet", terminal="CS", action="consistency.check",
+                          subject_ids=[f.juminhyo_code for f in report.findings],
+                          detail={"peer": peer, "consistent": report.consistent, "differences": len(report.findings),
+                                  "bytes": report.bytes_sent + report.bytes_received})
     return report

@@ -18,6 +18,7 @@ failure leaves the request pending for the next run; a refusal marks it failed w
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -31,17 +32,23 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from fastapi import APIRouter, Request
 from sqlalchemy.engine import Engine
 
 from juki.adapters.db.schema import persons
 from juki.adapters.db.store import Store
+from juki.api.common import json_body
 from juki.clock import Clock, jst_date, utcnow
 from juki.domain import numbering as nb
+from juki.domain.changes import from_json
 from juki.domain.errors import Forbidden, JukiError, NotFound, Problem, RuleViolation
 from juki.domain.events import ChangeKind
-from juki.domain.model import Status
+from juki.domain.model import Status, to_json
 from juki.services.changes import Actor, ChangeService
 
+from .node import Node, Worker, allow, peer_of
+from .pki import NATIONAL_CODE, Tier
+from .services import call, services
 from .svc_tables import individual_number_assignments as assignments
 from .svc_tables import individual_number_requests as number_requests
 
@@ -332,3 +339,63 @@ class NumberDesignation:
 
 def _problems_text(e: JukiError) -> str:
     return " / ".join(f"{p.field}: {p.ja} [{p.rule}]" for p in e.problems)
+
+
+# --- the node feature (juki.net.node.FEATURES) -----------------------------------------------------
+# national: POST /net/v1/numbers (生成要求 / 変更要求 from a municipality's CS)
+# municipality: worker "numbers": collect → send → designate; then the 送付先情報 of what was designated
+
+ROLES = frozenset({Tier.MUNICIPALITY, Tier.NATIONAL})
+RULES = {"number_request": allow(Tier.MUNICIPALITY)}
+
+
+def request_from_json(data: Any) -> nb.GenerationRequest:
+    result = from_json(nb.GenerationRequest, data, "")
+    assert isinstance(result, nb.GenerationRequest)
+    return result
+
+
+def result_from_json(data: Any) -> nb.NumberResult:
+    result = from_json(nb.NumberResult, data, "")
+    assert isinstance(result, nb.NumberResult)
+    return result
+
+
+def national_of(node: Node) -> National:
+    """The national server's numbering, over mutual TLS."""
+    return lambda request: result_from_json(call(node, NATIONAL_CODE, "/net/v1/numbers", to_json(request)))
+
+
+def router(node: Node) -> APIRouter:
+    r = APIRouter(prefix="/net/v1", tags=["個人番号"])
+    if node.role is Tier.MUNICIPALITY:
+        node.register.net = services(node)  # the register's API reaches the network through it (api/jukinet.py)
+    if node.role is Tier.NATIONAL:
+        @r.post("/numbers", name="number_request", summary="個人番号の生成要求・変更要求（機構が生成結果・変更結果を返す）")
+        async def number_request(request: Request) -> dict[str, Any]:
+            peer = peer_of(request)
+            req = request_from_json(await json_body(request))
+            answer = await asyncio.to_thread(services(node).numbering.answer, req, caller_lg_code=peer.identity.code)
+            data: dict[str, Any] = to_json(answer)
+            return data
+    return r
+
+
+def workers(node: Node) -> list[Worker]:
+    if node.role is not Tier.MUNICIPALITY:
+        return []
+    idle = max(node.config.poll_seconds * 4, 1.0)
+
+    def send_sending_info(payload: dict[str, Any]) -> None:
+        call(node, NATIONAL_CODE, "/net/v1/sending-info", payload)
+
+    def step() -> float:
+        s = services(node)
+        s.designation.collect()
+        report = s.designation.send_pending(national_of(node))
+        s.sending.collect()
+        s.sending.send_due(send_sending_info)
+        s.sending.purge()
+        return 0.0 if report.designated else idle
+
+    return [Worker("numbers", step)]

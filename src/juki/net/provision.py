@@ -40,9 +40,12 @@ from juki.adapters.keys import Keyring
 from juki.clock import JST, Clock, jst_date, utcnow
 from juki.domain import provision as pv
 from juki.domain.errors import Forbidden, InvalidInput, JukiError, NotFound, Problem, RuleViolation
+from juki.domain.identity import FuhyoUpdate, IdentityUpdate, RecordFile
 from juki.domain.identity_search import IdentityQuery
 from juki.services.changes import Actor
 
+from .node import Node
+from .search import matching
 from .svc_tables import (
     correction_requests,
     fuhyo_number_temp,
@@ -457,3 +460,40 @@ def disclosure_pdf(doc: dict[str, Any], *, prefecture: str) -> bytes:
     pdf = HTML(string=disclosure_html(doc, prefecture=prefecture)).write_pdf()
     assert pdf is not None
     return bytes(pdf)
+
+
+# --- the prefecture's files -------------------------------------------------------------------------
+
+
+class NodeFiles:
+    """:class:`FileLookup` over the prefecture node's files (``net_records``: 本人確認情報 and 附票)."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    def find(self, query: IdentityQuery, *, file: str, limit: int) -> list[dict[str, Any]]:
+        record_file = RecordFile(file)
+        q = matching(query, record_file, self.node.keyring.blind_index, limit=limit)
+        store = self.node.store
+        with store.engine.connect() as conn:
+            codes = [r.juminhyo_code for r in conn.execute(q)]
+            stored = [store.current(conn, record_file, c) for c in codes]
+        out: list[dict[str, Any]] = []
+        for s in stored:
+            if s is None:
+                continue
+            n = s.notice
+            if isinstance(n, IdentityUpdate):
+                out.append({"juminhyo_code": n.juminhyo_code, "name": n.name, "birth_date": n.birth_date.isoformat(),
+                            "sex": n.sex, "address": n.address, "individual_number": n.individual_number,
+                            "reason": n.reason.value, "change_date": n.change_date.isoformat(), "state": s.state})
+            elif isinstance(n, FuhyoUpdate):
+                out.append({"juminhyo_code": n.juminhyo_code, "name": n.name, "birth_date": n.birth_date.isoformat(),
+                            "sex": n.sex, "address": n.address, "last_address": n.last_address,
+                            "change_date": n.change_date.isoformat(), "state": s.state,
+                            "abroad": not n.address_lg_code})
+        return out
+
+    def number_of(self, juminhyo_code: str) -> str | None:
+        record = self.node.store.record_of(RecordFile.IDENTITY, juminhyo_code)
+        return record.individual_number if record is not None else None

@@ -16,6 +16,7 @@ was provided (configurable, ``JUKI_SENDING_INFO_KEEP_DAYS``; 0 deletes at once; 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import json
@@ -24,12 +25,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from fastapi import APIRouter, Request
 from sqlalchemy.engine import Engine
 
 from juki.adapters.db.engine import make_engine
 from juki.adapters.db.schema import UTCDateTime
 from juki.adapters.db.store import Store
 from juki.adapters.keys import Keyring
+from juki.api.common import json_body
 from juki.clock import Clock, jst_date, utcnow
 from juki.domain.changes import from_json
 from juki.domain.errors import Forbidden, InvalidInput, JukiError, Problem
@@ -37,7 +40,10 @@ from juki.domain.identifiers import juminhyo_code_problem, lg_code_problem
 from juki.domain.model import to_json
 from juki.domain.sending import Office, SendingInfo, sending_info
 
+from .node import Node, allow, peer_of
 from .numbers import SYSTEM_ACTOR
+from .pki import Tier
+from .services import services
 from .svc_tables import individual_number_requests as number_requests
 from .svc_tables import number_notice_receipts
 
@@ -222,3 +228,23 @@ class NoticeReceipts:
                 self.audit.record(conn, user_id=f"node:{caller_lg_code}", terminal="", action="sending_info.receive",
                                   subject_ids=[info.juminhyo_code], detail={"sending_ref": info.sending_ref})
         return True
+
+
+# --- the node feature (juki.net.node.FEATURES) -----------------------------------------------------
+# national: POST /net/v1/sending-info (送付先情報 from a municipality's CS); the municipality's sending
+# runs in the "numbers" worker (right after each designation).
+
+ROLES = frozenset({Tier.NATIONAL})
+RULES = {"sending_info": allow(Tier.MUNICIPALITY)}
+
+
+def router(node: Node) -> APIRouter:
+    r = APIRouter(prefix="/net/v1", tags=["送付先情報"])
+
+    @r.post("/sending-info", name="sending_info", summary="送付先情報の通知（個人番号カード管理システム）")
+    async def sending_info_route(request: Request) -> dict[str, Any]:
+        data = await json_body(request)
+        new = await asyncio.to_thread(services(node).receipts.receive, data, caller_lg_code=peer_of(request).identity.code)
+        return {"received": True, "new": new}
+
+    return r

@@ -27,6 +27,7 @@ The peers are passed in as callables (over mutual TLS in a node, directly in the
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -34,8 +35,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from fastapi import APIRouter, Request
 
 from juki.adapters.db.store import Store
+from juki.api.common import json_body
 from juki.clock import Clock, jst_date, utcnow
 from juki.domain import transfer as tr
 from juki.domain.cards import CardEvent, CardNotice
@@ -49,7 +52,10 @@ from juki.services.changes import Actor, ChangeService, Submitted
 
 from .cards import report_card_event
 from .deliveries import enqueue
+from .node import Node, Worker, allow, peer_of
 from .numbers import SYSTEM_ACTOR
+from .pki import NATIONAL_CODE, Tier
+from .services import call, services
 from .svc_tables import move_in_notices_received, moveout_certificates_received
 
 Former = Callable[[str, tr.CertificateRequest], tr.MoveOutCertificate]
@@ -357,3 +363,79 @@ def notice_from_json(data: dict[str, Any]) -> tr.MoveInNotice:
     result = from_json(tr.MoveInNotice, data, "notice")
     assert isinstance(result, tr.MoveInNotice)
     return result
+
+
+# --- the node feature (juki.net.node.FEATURES) -----------------------------------------------------
+# municipality: POST /net/v1/transfer/certificate (転出証明書情報の送信依頼, from the new municipality),
+#               POST /net/v1/transfer/move-in-notice (転入通知); worker "transfer": completes approved
+#               特例転入, delivers 転入通知 and card events, deletes expired certificates.
+
+ROLES = frozenset({Tier.MUNICIPALITY})
+RULES = {"moveout_certificate": allow(Tier.MUNICIPALITY), "move_in_notice": allow(Tier.MUNICIPALITY)}
+PURGE_EVERY = dt.timedelta(hours=1)
+
+
+def request_from_json(data: Any) -> tr.CertificateRequest:
+    result = from_json(tr.CertificateRequest, data, "")
+    assert isinstance(result, tr.CertificateRequest)
+    return result
+
+
+def card_check_of(node: Node) -> CardCheck:
+    def check(card_serial: str, juminhyo_code: str) -> None:
+        call(node, NATIONAL_CODE, "/net/v1/cards/check", {"card_serial": card_serial, "juminhyo_code": juminhyo_code})
+    return check
+
+
+def former_of(node: Node) -> Former:
+    def former(lg_code: str, request: tr.CertificateRequest) -> tr.MoveOutCertificate:
+        return tr.MoveOutCertificate.from_json(call(node, lg_code, "/net/v1/transfer/certificate", to_json(request)))
+    return former
+
+
+def send_of(node: Node) -> Callable[[str, str, dict[str, Any], str], None]:
+    def send(kind: str, peer: str, payload: dict[str, Any], dedupe_key: str) -> None:
+        if kind == "move_in_notice":
+            call(node, peer, "/net/v1/transfer/move-in-notice", payload)
+        elif kind == "card_event":
+            call(node, NATIONAL_CODE, "/net/v1/cards/events", {"notice": payload, "dedupe_key": dedupe_key})
+        else:
+            raise ValueError(f"unknown delivery kind {kind!r}")
+    return send
+
+
+def router(node: Node) -> APIRouter:
+    r = APIRouter(prefix="/net/v1/transfer", tags=["特例転入"])
+
+    @r.post("/certificate", name="moveout_certificate", summary="転出証明書情報の送信依頼（転入地から、個人番号を含まない）")
+    async def moveout_certificate(request: Request) -> dict[str, Any]:
+        peer = peer_of(request)
+        req = request_from_json(await json_body(request))
+        cert = await asyncio.to_thread(services(node).transfer.answer_certificate, req, caller_lg_code=peer.identity.code)
+        return cert.to_json()
+
+    @r.post("/move-in-notice", name="move_in_notice", summary="転入通知（転出確定の記録）")
+    async def move_in_notice(request: Request) -> dict[str, Any]:
+        peer = peer_of(request)
+        notice = notice_from_json(await json_body(request))
+        seqs = await asyncio.to_thread(services(node).transfer.receive_notice, notice, caller_lg_code=peer.identity.code)
+        return {"event_seqs": seqs}
+
+    return r
+
+
+def workers(node: Node) -> list[Worker]:
+    idle = max(node.config.poll_seconds * 4, 1.0)
+    last_purge: list[dt.datetime] = []
+
+    def step() -> float:
+        s = services(node)
+        used = s.transfer.complete()
+        report = s.deliveries.deliver_due(send_of(node))
+        now = node.clock()
+        if not last_purge or now - last_purge[0] >= PURGE_EVERY:
+            s.transfer.purge()
+            last_purge[:] = [now]
+        return 0.0 if used or report.delivered else idle
+
+    return [Worker("transfer", step)]

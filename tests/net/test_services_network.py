@@ -1,0 +1,255 @@
+"""The 住基ネット services between real nodes (NET-4, NET-6, NET-7, NET-8, NET-9, NET-10, PRF-5..PRF-9):
+five node processes on loopback, each with its own database and certificate, talking mutual TLS only.
+
+札幌市 (011002) and 千葉市 (121002) are municipalities in two prefectures (北海道 010006, 千葉県 120006);
+000000 is the national server.  The test process acts for a node where a clerk or an operator would
+(opening the node's own directory: its database, key ring and certificate), and the node processes do
+the rest with their workers.  Waiting is by polling with a generous limit (never a timed assertion).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from juki.domain import transfer as tr
+from juki.domain.cards import CardEvent, CardNotice
+from juki.domain.errors import InvalidInput, RuleViolation
+from juki.domain.identity import RecordFile
+from juki.domain.identity_search import IdentityQuery, Scope
+from juki.domain.model import Address
+from juki.net import consistency as cs
+from juki.net.cards import report_card_event
+from juki.net.network import Network, NodeSpec
+from juki.net.pki import NATIONAL_CODE
+from juki.net.provision import disclosure_pdf
+from juki.net.services import services
+from juki.net.svc_tables import number_notice_receipts
+from juki.net.tables import net_records
+from juki.net.transfer import card_check_of, former_of
+from juki.services.changes import Actor
+
+from ..unit.registry import address, chiba_address, person
+from .changes import change
+
+SAPPORO, CHIBA, HOKKAIDO, CHIBA_PREF = "011002", "121002", "010006", "120006"
+CLERK, CHIEF = Actor("clerk1", "T001"), Actor("chief1", "T002")
+SERIAL = "SP0000000001"
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
+    root = tmp_path_factory.mktemp("svcnet")
+    network = Network(root, [
+        NodeSpec("municipality", SAPPORO, "札幌市", _free_port()),
+        NodeSpec("municipality", CHIBA, "千葉市", _free_port()),
+        NodeSpec("prefecture", HOKKAIDO, "北海道", _free_port()),
+        NodeSpec("prefecture", CHIBA_PREF, "千葉県", _free_port()),
+        NodeSpec("national", NATIONAL_CODE, "全国サーバ", _free_port()),
+    ]).build()
+    network.start_all()
+    nodes = {code: network.node(code) for code in network.specs}
+    network.opened = nodes  # type: ignore[attr-defined]
+    try:
+        yield network
+    finally:
+        network.stop_all()
+        for n in nodes.values():
+            services(n).close()
+            n.close()
+
+
+def node(net: Network, code: str) -> Any:
+    return net.opened[code]  # type: ignore[attr-defined]
+
+
+def record(net: Network, code: str, juminhyo_code: str) -> Any:
+    return node(net, code).store.record_of(RecordFile.IDENTITY, juminhyo_code)
+
+
+def test_number_generation_and_designation_between_nodes(net: Network) -> None:
+    """NET-7, NET-8: a newborn's 生成要求 goes to 機構, the answer is designated, the designation reaches
+    the prefecture and the national server like any change, and 送付先情報 reaches the card system."""
+    reg = node(net, SAPPORO).register
+    family = change(reg, "move_in", {"persons": [person(individual_number="123456789018"),
+                                                 person("札幌　花子", "サッポロ　ハナコ", "1982-07-07", "2", "妻")],
+                                     "address": address(block="7番"), "prior_address": chiba_address()}, dt.date(2026, 4, 1))
+    hid = family.outcome.households[0].household_id
+    born = change(reg, "birth", {"household_id": hid, "child": person("札幌　一郎", "サッポロ　イチロウ", "2026-04-10", "1", "子")},
+                  dt.date(2026, 4, 10))
+    child = next(p for p in born.outcome.persons if p.relationship == "子")
+    number = wait("the child's number designated",
+                  lambda: reg.store.person_current(child.person_id).individual_number)
+    national = services(node(net, NATIONAL_CODE)).numbering
+    assert national.current_number(child.juminhyo_code) == number
+    for tier in (HOKKAIDO, NATIONAL_CODE):
+        wait(f"the number at {tier}", lambda t=tier: (r := record(net, t, child.juminhyo_code)) is not None
+             and r.individual_number == number)
+    with node(net, NATIONAL_CODE).engine.connect() as conn:
+        receipts = wait("送付先情報 received", lambda: conn.execute(
+            sa.select(number_notice_receipts.c.juminhyo_code)).scalars().all())
+    assert child.juminhyo_code in receipts
+    views = services(node(net, SAPPORO)).designation.requests()
+    assert {v.juminhyo_code for v in views if v.status == "designated"} >= {child.juminhyo_code}
+
+
+def test_special_move_in_between_two_prefectures(net: Network) -> None:
+    """NET-6, NET-9: card check, 転出証明書情報 over the network, the 転入 with four eyes, 転入通知 back, the
+    prefectural and national updates, 継続利用 of the card."""
+    sapporo, chiba = node(net, SAPPORO), node(net, CHIBA)
+    old = sapporo.register
+    out = change(old, "move_in", {"persons": [person("函館　二郎", "ハコダテ　ジロウ", "1975-03-03", "1", "世帯主",
+                                                     individual_number="621498320257")],
+                                  "address": address(block="8番"), "prior_address": chiba_address()}, dt.date(2026, 4, 2))
+    mover = out.outcome.persons[0]
+    with old.engine.begin() as conn:  # the card was issued at 札幌市 (NET-9 交付, delivered by its worker)
+        report_card_event(conn, CardNotice(CardEvent.ISSUE, SERIAL, mover.juminhyo_code, SAPPORO, dt.date(2026, 4, 2),
+                                           dt.date(2036, 3, 3)), now=old.now(), dedupe_key="issue:test")
+    wait("card issued at 機構", lambda: services(node(net, NATIONAL_CODE)).cards.card(SERIAL))
+    today = old.changes.today()
+    change(old, "move_out", {"household_id": mover.household_id, "person_ids": [mover.person_id],
+                             "destination": chiba_address()}, today)
+
+    new = services(chiba)
+    received = new.transfer.fetch_certificate(juminhyo_code=mover.juminhyo_code, from_lg_code="011011",
+                                              card_serial=SERIAL, actor=CLERK, card_check=card_check_of(chiba),
+                                              former=former_of(chiba), case_ref="千葉-1")
+    assert received.from_lg_code == SAPPORO and received.certificate["persons"][0]["individual_number"] == "************"
+    sub = new.transfer.submit_move_in(received.id, tr.Arrival(address=Address(**{**chiba_address(), "block": "3番3号"})),
+                                      actor=CLERK, effective_date=today, notified_date=today)
+    approved = chiba.register.changes.approve(sub.request_id, actor=CHIEF)
+    entered = approved.outcome.persons[0]
+    assert entered.juminhyo_code == mover.juminhyo_code
+    assert chiba.register.store.person_current(entered.person_id).individual_number == "621498320257"
+
+    wait("転出確定 at 札幌市", lambda: old.store.person_current(mover.person_id).move_out_confirmed)
+    assert old.store.person_current(mover.person_id).moved_out_to.block == "3番3号"
+    wait("継続利用 at 機構", lambda: services(node(net, NATIONAL_CODE)).cards.card(SERIAL).lg_code == CHIBA)
+    wait("千葉県 has the person", lambda: (r := record(net, CHIBA_PREF, mover.juminhyo_code)) is not None
+         and r.origin == CHIBA and r.state == "current")
+    wait("機構 has the person at 千葉市", lambda: (r := record(net, NATIONAL_CODE, mover.juminhyo_code)) is not None
+         and r.origin == CHIBA and r.state == "current")
+    # a second fetch for a confirmed move-out is refused by the former municipality, and nothing is kept
+    with pytest.raises(RuleViolation) as e:
+        new.transfer.fetch_certificate(juminhyo_code=mover.juminhyo_code, from_lg_code=SAPPORO, card_serial=SERIAL,
+                                       actor=CLERK, card_check=card_check_of(chiba), former=former_of(chiba))
+    assert e.value.problems[0].rule in ("NET-6/confirmed", "NET-6/no-move-out")
+
+
+def test_search_goes_local_then_prefecture_then_national(net: Network) -> None:
+    """NET-4: a 千葉市 clerk finds a 札幌市 resident through 千葉県 and the national server; too little is
+    refused; every node on the way audits the search."""
+    reg = node(net, SAPPORO).register
+    out = change(reg, "move_in", {"persons": [person("小樽　三郎", "オタル　サブロウ", "1966-06-06", "1")],
+                                  "address": address(block="9番"), "prior_address": chiba_address()}, dt.date(2026, 4, 3))
+    code = out.outcome.persons[0].juminhyo_code
+    wait("機構 has 小樽", lambda: record(net, NATIONAL_CODE, code) is not None)
+    search = services(node(net, CHIBA)).search
+    result = search.search(IdentityQuery(name="小樽　三郎", birth_date=dt.date(1966, 6, 6)), scope=Scope.NATIONAL,
+                           operator="clerk1", number=False)
+    assert [r["juminhyo_code"] for r in result["results"]] == [code]
+    assert result["asked"] == [CHIBA, CHIBA_PREF, NATIONAL_CODE]
+    assert result["results"][0]["found_at"] == NATIONAL_CODE
+    local = search.search(IdentityQuery(name="小樽　三郎", birth_date=dt.date(1966, 6, 6)), scope=Scope.LOCAL,
+                          operator="clerk1", number=False)
+    assert local["results"] == []
+    with pytest.raises(InvalidInput):
+        search.search(IdentityQuery(name="小樽　三郎", sex="1"), scope=Scope.NATIONAL, operator="clerk1", number=False)
+    for tier in (CHIBA_PREF, NATIONAL_CODE):
+        with node(net, tier).engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT user_id, subject_ids FROM audit_entries WHERE action = 'search'")).all()
+        assert any("clerk1@" in r.user_id and code in r.subject_ids for r in rows), tier
+
+
+def test_consistency_check_finds_and_repairs_differences(net: Network) -> None:
+    """NET-10, PRF-9: the CS compares its file with 北海道's and 機構's by hash tree, finds what was
+    damaged there, and repairs it by re-sending on the stream."""
+    sapporo = node(net, SAPPORO)
+    reg = sapporo.register
+    names = [("整合　一郎", "セイゴウ　イチロウ"), ("整合　二郎", "セイゴウ　ジロウ"), ("整合　三郎", "セイゴウ　サブロウ")]
+    people = [change(reg, "move_in", {"persons": [person(kanji, kana, f"1990-01-0{n}", "1")],
+                                      "address": address(block=f"2{n}番"), "prior_address": chiba_address()},
+                     dt.date(2026, 4, 4)).outcome.persons[0] for n, (kanji, kana) in enumerate(names, start=1)]
+    for tier in (HOKKAIDO, NATIONAL_CODE):  # with their designated numbers (NET-7), before anything is damaged
+        wait(f"{tier} has them", lambda t=tier: all((r := record(net, t, p.juminhyo_code)) is not None
+                                                   and r.individual_number for p in people))
+    before = cs.check(sapporo, HOKKAIDO)
+    assert before.consistent, before.summary()
+    # damage the prefecture's copy (as a fault would): one record's address, one record gone
+    pref = node(net, HOKKAIDO)
+    t = net_records.c
+    with pref.engine.begin() as conn:
+        notice = dict(conn.execute(sa.select(t.notice).where(t.file == "identity",
+                                                             t.juminhyo_code == people[0].juminhyo_code)).scalar_one())
+        notice["address"] = "北海道札幌市中央区改ざん1番"
+        conn.execute(net_records.update().where(t.file == "identity", t.juminhyo_code == people[0].juminhyo_code)
+                     .values(notice=notice))
+        conn.execute(net_records.delete().where(t.file == "identity", t.juminhyo_code == people[1].juminhyo_code))
+    report = cs.check(sapporo, HOKKAIDO)
+    found = {(f.juminhyo_code, f.kind.value, f.items) for f in report.findings}
+    assert found == {(people[0].juminhyo_code, "differs", ("address",)), (people[1].juminhyo_code, "missing_remote", ())}
+    assert report.bytes_sent + report.bytes_received < 20_000
+    cs.repair_at(sapporo, report)
+    assert sorted(report.resent) == sorted([people[0].juminhyo_code, people[1].juminhyo_code])
+    wait("the prefecture repaired", lambda: cs.check(sapporo, HOKKAIDO).consistent)
+    assert cs.check(sapporo, NATIONAL_CODE).consistent
+    with pref.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT detail FROM audit_entries WHERE action = 'consistency.result'")).all()
+    assert rows
+
+
+def test_prefecture_provides_logs_and_discloses(net: Network) -> None:
+    """PRF-5..PRF-7: configured uses only, every provision and refusal logged, 開示 with the provision record."""
+    reg = node(net, SAPPORO).register
+    out = change(reg, "move_in", {"persons": [person("旭川　四郎", "アサヒカワ　シロウ", "1955-05-05", "1",
+                                                     individual_number="200000000000")],
+                                  "address": address(block="44番"), "prior_address": chiba_address()}, dt.date(2026, 4, 5))
+    code = out.outcome.persons[0].juminhyo_code
+    wait("北海道 has 旭川", lambda: record(net, HOKKAIDO, code) is not None)
+    prov = services(node(net, HOKKAIDO)).provision
+    operator = Actor("pref-op", "PT01")
+    prov.load_uses([{"code": "別表第6-1", "channel": "provision", "recipient": "kyoiku", "recipient_name": "教育委員会",
+                     "affair": "特別支援学校への就学奨励", "legal_basis": "住基法第30条の15第2項・別表第6",
+                     "items": ["juminhyo_code", "name", "birth_date", "sex", "address"], "valid_from": "2015-06-01"}],
+                   actor=operator)
+    got = prov.provide(recipient="kyoiku", use_code="別表第6-1",
+                       query=IdentityQuery(name="旭川　四郎", birth_date=dt.date(1955, 5, 5)), actor=operator)
+    assert [r["juminhyo_code"] for r in got.records] == [code] and "individual_number" not in got.records[0]
+    from juki.domain.errors import Forbidden
+
+    with pytest.raises(Forbidden):
+        prov.provide(recipient="keisatsu", use_code="別表第6-1", query=IdentityQuery(juminhyo_code=code), actor=operator)
+    doc = prov.disclose(code, actor=operator, identity_check="個人番号カード")
+    assert [p["recipient"] for p in doc["provided"]] == ["kyoiku"]
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(disclosure_pdf(doc, prefecture="北海道"))
+    text = "".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
+    assert "旭川" in text and "kyoiku" in text and "本人確認情報開示書" in text
+    outcomes = [e["outcome"] for e in prov.log_entries()]
+    assert outcomes.count("refused") == 1 and outcomes.count("provided") >= 2
