@@ -12,6 +12,7 @@ applies the rules REG-R1.  They are stored as JSON while they wait for approval 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import datetime as dt
 import types
 import typing
@@ -430,8 +431,8 @@ def from_json(tp: Any, data: Any, path: str) -> Any:
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(data, dict):
             raise _problem(path, "オブジェクトで指定してください。", "Must be an object.")
-        hints = typing.get_type_hints(tp)
-        fields = {f.name: f for f in dataclasses.fields(tp) if f.init}
+        hints = _hints(tp)
+        fields = _init_fields(tp)
         unknown = sorted(set(data) - set(fields))
         if unknown:
             raise InvalidInput(
@@ -492,6 +493,17 @@ def from_json(tp: Any, data: Any, path: str) -> Any:
             raise _problem(path, "文字列で指定してください。", "Must be a string.")
         return data
     raise TypeError(f"unsupported type {tp!r} at {path}")
+
+
+@functools.cache
+def _hints(tp: type) -> dict[str, Any]:
+    """The resolved type hints of a dataclass, once per class (resolving them dominates parsing)."""
+    return typing.get_type_hints(tp)
+
+
+@functools.cache
+def _init_fields(tp: type) -> dict[str, dataclasses.Field[Any]]:
+    return {f.name: f for f in dataclasses.fields(tp) if f.init}
 
 
 def _join(path: str, name: str) -> str:

@@ -37,6 +37,7 @@ counted per field (外字数) and listed (外字パターン, as code points); �
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from typing import Any
@@ -122,10 +123,19 @@ def _is_variation_selector(ch: str) -> bool:
     return 0xFE00 <= o <= 0xFE0F or 0xE0100 <= o <= 0xE01EF
 
 
+@functools.lru_cache(maxsize=65536)
 def gaiji(text: str) -> tuple[str, ...]:
     """The 外字 of ``text``: characters outside JIS X 0208 (as Shift_JIS encodes it), and any character
     followed by an ideographic variation selector (IVS), each as ``U+XXXX`` (``U+XXXX U+E01xx`` for an
     IVS sequence); in order, repeats kept."""
+    if text.isascii():
+        return ()
+    try:
+        text.encode("shift_jis")
+    except UnicodeEncodeError:
+        pass
+    else:
+        return ()  # all of JIS X 0208 (no selector encodes in Shift_JIS)
     out: list[str] = []
     chars = list(text)
     for i, ch in enumerate(chars):

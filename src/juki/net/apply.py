@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -53,6 +54,14 @@ BATCH = 500
 
 def origin_scope(origin: str) -> str:
     return f"origin:{origin}"
+
+
+@dataclass
+class _Batch:
+    """Rows of one transaction written in one go at its end (history, forwarded notices)."""
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    forward: list[tuple[str, int, str, dict[str, Any], str | None]] = field(default_factory=list)
 
 
 class Applier:
@@ -93,6 +102,7 @@ class Applier:
                 rows = self.store.inbox_from(conn, origin, applied, BATCH)
                 progressed = 0
                 stopped = False
+                batch = _Batch()
                 for row in rows:
                     if row.entry.origin_seq <= applied:  # the same notice from another source
                         self.store.set_status(conn, row, "duplicate")
@@ -100,25 +110,41 @@ class Applier:
                     if row.entry.origin_seq != applied + 1:
                         stopped = True  # a gap: wait for the missing notice
                         break
-                    if not self.apply(conn, row):
+                    if not self.apply(conn, row, batch=batch):
                         stopped = True
                         break
                     applied += 1
                     progressed += 1
+                self._flush(conn, batch)
                 if progressed:
                     self.store.set_cursor(conn, name, applied)
             total += progressed
             if stopped or len(rows) < BATCH or not progressed:
                 return total
 
-    def apply(self, conn: Connection, row: InboxRow, *, force: bool = False) -> bool:
+    def _flush(self, conn: Connection, batch: _Batch) -> None:
+        self.store.write_history(conn, batch.history)
+        self.store.append_outbound_many(conn, batch.forward)
+        batch.history.clear()
+        batch.forward.clear()
+
+    def apply(self, conn: Connection, row: InboxRow, *, force: bool = False, batch: _Batch | None = None) -> bool:
         """Check and apply one notice in ``conn``; False when refused (alert raised, row marked).
         ``force`` (an operator's decision) skips the logic checks; a notice that cannot even be read
-        cannot be forced."""
+        cannot be forced.  With ``batch``, history and forwarded rows wait there for the caller's flush."""
+        own = batch is None
+        batch = batch or _Batch()
+        try:
+            return self._apply(conn, row, force=force, batch=batch)
+        finally:
+            if own:
+                self._flush(conn, batch)
+
+    def _apply(self, conn: Connection, row: InboxRow, *, force: bool, batch: _Batch) -> bool:
         entry = row.entry
         if entry.skipped is not None:
             self.store.set_status(conn, row, "skipped")
-            self._forward(conn, row)
+            self._forward(row, batch)
             return True
         problems: list[Problem]
         notice: Notice | None = None
@@ -158,16 +184,15 @@ class Applier:
             record = fuhyo_record(notice)
         replaces = notice.old_juminhyo_code if notice.old_juminhyo_code != notice.juminhyo_code else ""
         self.store.put(conn, notice, record, current=effect(notice, current.notice if current else None),
-                       replaces=replaces)
+                       replaces=replaces, history=batch.history)
         self.store.set_status(conn, row, "forced" if force else "applied")
-        self._forward(conn, row)
+        self._forward(row, batch)
         return True
 
-    def _forward(self, conn: Connection, row: InboxRow) -> None:
+    def _forward(self, row: InboxRow, batch: _Batch) -> None:
         if self.forward:
             e = row.entry
-            self.store.append_outbound(conn, origin=e.origin, origin_seq=e.origin_seq, file=e.file,
-                                       payload=e.payload, number=e.number)
+            batch.forward.append((e.origin, e.origin_seq, e.file, e.payload, e.number))
 
     def skip(self, conn: Connection, row: InboxRow, *, alert_id: int, by: str, reason: str) -> None:
         """An operator skipped a refused notice: the cursor moves past it and a skip marker goes on."""

@@ -214,20 +214,19 @@ class CsIntake:
         return problems
 
     def _write(self, conn: Connection, plans: list[_Planned]) -> tuple[int | None, int | None]:
-        first: int | None = None
-        last: int | None = None
+        history: list[dict[str, Any]] = []
+        outgoing: list[tuple[str, int, str, dict[str, Any], str | None]] = []
         for plan in plans:
-            self.store.put(conn, plan.notice, plan.record, current=True, replaces=plan.replaces)
+            self.store.put(conn, plan.notice, plan.record, current=True, replaces=plan.replaces, history=history)
             if plan.new_seq:
                 payload, number = split_number(notice_to_json(plan.notice))
-                seq = self.store.append_outbound(conn, origin=self.origin, origin_seq=plan.notice.seq,
-                                                 file=RecordFile.IDENTITY.value if isinstance(plan.notice, IdentityUpdate)
-                                                 else RecordFile.FUHYO.value, payload=payload, number=number)
-                if seq != plan.notice.seq:  # pragma: no cover - the cursor is locked for the transaction
-                    raise RuntimeError(f"更新順番号 {plan.notice.seq} was planned but {seq} was written")
-                first = seq if first is None else first
-                last = seq
-        return first, last
+                file = RecordFile.IDENTITY if isinstance(plan.notice, IdentityUpdate) else RecordFile.FUHYO
+                outgoing.append((self.origin, plan.notice.seq, file.value, payload, number))
+        self.store.write_history(conn, history)
+        seqs = self.store.append_outbound_many(conn, outgoing)
+        if seqs != [o[1] for o in outgoing]:  # pragma: no cover - the cursor is locked for the transaction
+            raise RuntimeError(f"更新順番号 {[o[1] for o in outgoing]} were planned but {seqs} were written")
+        return (seqs[0], seqs[-1]) if seqs else (None, None)
 
 
 def _cs(data: dict[str, Any], number: str | None) -> CsRecord:
