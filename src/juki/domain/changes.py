@@ -12,8 +12,8 @@ applies the rules REG-R1.  They are stored as JSON while they wait for approval 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import datetime as dt
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
