@@ -10,6 +10,7 @@ the rest with their workers.  Waiting is by polling with a generous limit (never
 from __future__ import annotations
 
 import datetime as dt
+import json
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -253,3 +254,110 @@ def test_prefecture_provides_logs_and_discloses(net: Network) -> None:
     assert "旭川" in text and "kyoiku" in text and "本人確認情報開示書" in text
     outcomes = [e["outcome"] for e in prov.log_entries()]
     assert outcomes.count("refused") == 1 and outcomes.count("provided") >= 2
+
+
+def test_fuhyo_number_for_a_person_abroad_and_batch_provision(net: Network, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PRF-8: a 国外転出者's 附票本人確認情報 carries the 個人番号 only for a 番号法 use, taken from the
+    本人確認情報 file into the temporary area and deleted after its period.  PRF-5: a batch file from a
+    designated terminal only, a large output only with a prior approval by someone else."""
+    from juki.domain import provision as pv
+    from juki.domain.errors import Forbidden
+    from juki.net.provision import NodeFiles, ProvisionService
+    from juki.net.svc_tables import fuhyo_number_temp
+
+    from ..clock import Clock
+    from .changes import HONSEKI_SAPPORO
+
+    reg = node(net, SAPPORO).register
+    out = change(reg, "move_in", {"persons": [person("釧路　五郎", "クシロ　ゴロウ", "1970-07-07", "1", honseki=HONSEKI_SAPPORO,
+                                                     hittosha="釧路　五郎", individual_number="345678901234")],
+                                  "address": address(block="55番"), "prior_address": chiba_address()}, dt.date(2026, 4, 6))
+    p = out.outcome.persons[0]
+    change(reg, "move_abroad", {"household_id": p.household_id, "person_ids": [p.person_id],
+                                "destination": {"country": "アメリカ合衆国", "city": "シアトル"}}, reg.changes.today())
+    pref = node(net, HOKKAIDO)
+    wait("the 附票 abroad at 北海道", lambda: (r := pref.store.record_of(RecordFile.FUHYO, p.juminhyo_code)) is not None
+         and not r.notice.address_lg_code)
+    wait("the 本人確認情報 removed at 北海道", lambda: (r := record(net, HOKKAIDO, p.juminhyo_code)) is not None
+         and r.state == "removed")
+    clock = Clock(dt.datetime.now(dt.UTC))
+    prov = ProvisionService(pref.engine, NodeFiles(pref), pref.keyring, clock=clock, audit=pref.audit,
+                            media_terminals=["MEDIA01"])
+    operator, chief = Actor("pref-op", "MEDIA01"), Actor("pref-chief", "PT02")
+    tax = {"code": "別表第5-1", "channel": "transfer", "recipient": "zeimu", "recipient_name": "税務課",
+           "affair": "自動車税の賦課徴収", "legal_basis": "住基法第30条の15第1項・別表第5・番号法第9条",
+           "items": list(pv.ITEMS), "valid_from": "2016-01-01", "number_use": True, "fuhyo": True}
+    prov.load_uses([tax], actor=operator)
+    got = prov.provide(recipient="zeimu", use_code="別表第5-1", query=IdentityQuery(juminhyo_code=p.juminhyo_code),
+                       actor=operator, fuhyo=True, want_number=True)
+    (rec,) = got.records
+    assert rec["individual_number"] == "345678901234" and rec["address"].startswith("アメリカ合衆国")
+    assert rec["last_address"].startswith("北海道札幌市")
+    with pref.engine.connect() as conn:
+        temp = conn.execute(sa.select(fuhyo_number_temp)).all()
+    assert [t.juminhyo_code for t in temp] == [p.juminhyo_code] and b"345678901234" not in temp[0].number_ciphertext
+    clock.advance(days=pv.FUHYO_NUMBER_KEEP_DAYS - 1)
+    assert prov.purge_temporary_numbers() == 0
+    clock.advance(days=2)
+    assert prov.purge_temporary_numbers() == 1
+
+    conditions = ("line,juminhyo_code,individual_number,name,address,birth_date,sex\n"
+                  f"1,{p.juminhyo_code},,,,,\n2,,,旭川　四郎,,1955-05-05,1\n3,,,旭川　四郎,,,\n")
+    with pytest.raises(Forbidden) as e:
+        prov.provide_batch(recipient="zeimu", use_code="別表第5-1", conditions=conditions, actor=Actor("pref-op", "PT01"))
+    assert e.value.problems[0].rule == "PRF-5/media-terminal"
+    monkeypatch.setattr(pv, "LARGE_OUTPUT_ROWS", 1)
+    with pytest.raises(Forbidden) as e:
+        prov.provide_batch(recipient="zeimu", use_code="別表第5-1", conditions=conditions, actor=operator)
+    assert e.value.problems[0].rule == "PRF-5/large-output"
+    approval = prov.request_approval(recipient="zeimu", use_code="別表第5-1", max_rows=10, reason="年次の一括照会", actor=operator)
+    with pytest.raises(Forbidden):
+        prov.approve(approval, actor=operator)  # not by who asked
+    prov.approve(approval, actor=chief)
+    result = prov.provide_batch(recipient="zeimu", use_code="別表第5-1", conditions=conditions, actor=operator,
+                                approval_id=approval)
+    lines = result.text.splitlines()
+    assert lines[0].startswith("line,status,juminhyo_code") and result.rows == 2
+    assert any(line.startswith("3,エラー") for line in lines)
+    batch_log = [e for e in prov.log_entries() if e["batch_ref"] == result.batch_ref]
+    assert [e["line"] for e in batch_log] == ["1", "2", "3"]
+    refused = [e for e in prov.log_entries() if e["outcome"] == "refused"]
+    assert {e["rule"] for e in refused} >= {"PRF-5/media-terminal", "PRF-5/large-output"}
+    with pytest.raises(RuleViolation) as e:  # the log is kept 7 years
+        prov.purge_log(actor=operator, before=clock() - dt.timedelta(days=365))
+    assert e.value.problems[0].rule == "PRF-6/retention"
+
+
+def test_operator_commands(net: Network, capsys: pytest.CaptureFixture[str], tmp_path: Any) -> None:
+    """The operator's CLI on a node directory: consistency, number requests, provision log."""
+    from juki.cli.main import main
+
+    assert main(["net", "consistency", "--node", str(net.dir(SAPPORO)), "--peer", "all", "--json"]) == 0
+    reports = [json.loads(part) for part in _json_documents(capsys.readouterr().out)]
+    assert [r["peer"] for r in reports] == [HOKKAIDO, NATIONAL_CODE] and all(r["consistent"] for r in reports)
+    assert main(["net", "numbers", "--node", str(net.dir(SAPPORO)), "--status", "designated"]) == 0
+    assert "designated" in capsys.readouterr().out
+    assert main(["net", "provision", "log", "--node", str(net.dir(HOKKAIDO))]) == 0
+    assert "zeimu" in capsys.readouterr().out
+    pdf = tmp_path / "kaiji.pdf"
+    code = next(iter(services(node(net, HOKKAIDO)).provision.log_entries()))["subjects"][0]
+    assert main(["net", "provision", "disclose", code, "--node", str(net.dir(HOKKAIDO)), "--actor", "pref-op",
+                 "--identity-check", "運転免許証", "--out", str(pdf)]) == 0
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert main(["net", "provision", "purge-log", "--node", str(net.dir(HOKKAIDO)), "--actor", "pref-op",
+                 "--before", "2099-01-01T00:00:00+00:00"]) != 0
+    assert "PRF-6/retention" in capsys.readouterr().err
+
+
+def _json_documents(text: str) -> list[str]:
+    """Split concatenated pretty-printed JSON documents."""
+    docs, depth, start = [], 0, None
+    for i, ch in enumerate(text):
+        if ch == "{":
+            depth += 1
+            start = i if depth == 1 else start
+        elif ch == "}":
+            depth -= 1
+            if depth == 0 and start is not None:
+                docs.append(text[start:i + 1])
+    return docs
