@@ -68,7 +68,7 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     root = tmp_path_factory.mktemp("svcnet")
     network = Network(root, [
         NodeSpec("municipality", SAPPORO, "札幌市", _free_port()),
-        NodeSpec("municipality", CHIBA, "千葉市", _free_port()),
+        NodeSpec("municipality", CHIBA, "千葉市", _free_port(), api_port=_free_port()),
         NodeSpec("prefecture", HOKKAIDO, "北海道", _free_port()),
         NodeSpec("prefecture", CHIBA_PREF, "千葉県", _free_port()),
         NodeSpec("national", NATIONAL_CODE, "全国サーバ", _free_port()),
@@ -361,3 +361,61 @@ def _json_documents(text: str) -> list[str]:
             if depth == 0 and start is not None:
                 docs.append(text[start:i + 1])
     return docs
+
+
+def test_clerks_use_the_network_through_the_register_api(net: Network) -> None:
+    """The register API of 千葉市 (served by its node process): a clerk searches 本人確認情報 across the
+    network and enters a 特例転入; an approver approves it; the former municipality records 転出確定."""
+    import httpx
+    import pyotp
+    from argon2 import PasswordHasher
+
+    from juki.services.staffing import provision
+
+    chiba = node(net, CHIBA)
+    chiba.register.password_hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    staff = provision(chiba.register, password="correct horse battery staple")
+    api = f"http://127.0.0.1:{net.specs[CHIBA].api_port}"
+
+    def login(user: str) -> dict[str, str]:
+        r = httpx.post(f"{api}/api/v1/auth/login", json={"user_id": user, "password": "correct horse battery staple",
+                                                          "totp": pyotp.TOTP(staff.totp_secrets[user]).now()},
+                       headers={"X-Juki-Terminal": "T001", "X-Juki-Terminal-Key": staff.terminal_keys["T001"]})
+        assert r.status_code == 200, r.text
+        return {"Authorization": f"Bearer {r.json()['token']}", "X-Juki-Terminal": "T001"}
+
+    clerk, chief, admin = login("clerk"), login("chief"), login("admin")
+    sapporo = node(net, SAPPORO).register
+    out = change(sapporo, "move_in", {"persons": [person("帯広　六子", "オビヒロ　ムツコ", "1988-08-08", "2", "世帯主")],
+                                      "address": address(block="66番"), "prior_address": chiba_address()}, dt.date(2026, 4, 7))
+    mover = out.outcome.persons[0]
+    wait("機構 has 帯広", lambda: record(net, NATIONAL_CODE, mover.juminhyo_code) is not None)
+
+    found = httpx.get(f"{api}/api/v1/jukinet/search", headers=clerk,
+                      params={"name": "オビヒロ　ムツコ", "birth_date": "1988-08-08"})
+    assert found.status_code == 200, found.text
+    assert [r["juminhyo_code"] for r in found.json()["results"]] == [mover.juminhyo_code]
+    assert httpx.get(f"{api}/api/v1/jukinet/search", headers=clerk, params={"name": "オビヒロ　ムツコ"}).status_code == 422
+    assert httpx.get(f"{api}/api/v1/jukinet/search", headers=admin,
+                     params={"name": "オビヒロ　ムツコ", "birth_date": "1988-08-08"}).status_code == 403
+
+    serial = "OB0000000006"
+    with sapporo.engine.begin() as conn:
+        report_card_event(conn, CardNotice(CardEvent.ISSUE, serial, mover.juminhyo_code, SAPPORO, dt.date(2026, 4, 7),
+                                           dt.date(2036, 8, 8)), now=sapporo.now(), dedupe_key="issue:api")
+    wait("card at 機構", lambda: services(node(net, NATIONAL_CODE)).cards.card(serial))
+    today = sapporo.changes.today()
+    change(sapporo, "move_out", {"household_id": mover.household_id, "person_ids": [mover.person_id],
+                                 "destination": chiba_address()}, today)
+    got = httpx.post(f"{api}/api/v1/jukinet/special-move-in/certificates", headers=clerk,
+                     json={"juminhyo_code": mover.juminhyo_code, "from_lg_code": SAPPORO, "card_serial": serial}, timeout=30)
+    assert got.status_code == 200, got.text
+    cert_id = got.json()["id"]
+    assert got.json()["certificate"]["persons"][0]["name"] == "帯広　六子"
+    submitted = httpx.post(f"{api}/api/v1/jukinet/special-move-in/certificates/{cert_id}/move-in", headers=clerk,
+                           json={"address": {**chiba_address(), "block": "6番6号"}, "effective_date": today.isoformat(),
+                                 "notified_date": today.isoformat()})
+    assert submitted.status_code == 200, submitted.text
+    approved = httpx.post(f"{api}/api/v1/requests/{submitted.json()['request_id']}/approve", headers=chief)
+    assert approved.status_code == 200, approved.text
+    wait("転出確定 at 札幌市", lambda: sapporo.store.person_current(mover.person_id).move_out_confirmed)
