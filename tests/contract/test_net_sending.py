@@ -99,3 +99,19 @@ def test_keeping_period_is_under_a_year(world):
     reg, _, _, service, *_ = world
     with pytest.raises(ValueError):
         SendingService(reg.store, service.spool, service.office, keep_days=365)
+
+
+def test_a_lost_spool_is_made_again_from_the_register(world, tmp_path):
+    reg, national, cs, service, *_ = world
+    _family(reg)
+    cs.collect()
+    cs.send_pending(lambda r: national.answer(r, caller_lg_code="011002"))
+    assert service.collect() == 2
+    service.spool.close()
+    (tmp_path / "sofusaki.db").unlink()  # the spool is lost before sending (it has no backup)
+    service.spool = SendingSpool(f"sqlite:///{tmp_path / 'sofusaki.db'}", reg.keyring)
+    assert service.collect() == 0
+    refs = [v.request_ref for v in cs.requests(status="designated")]
+    assert service.respool(refs) == 2
+    assert service.collect() == 2 and service.spool.counts()["unsent"] == 2
+    service.spool.close()

@@ -8,7 +8,7 @@
     juki net consistency [--peer prefecture|national|all] [--repair] [--json]
                                                                    整合性確認 of the CS with its prefecture and
                                                                    the national server (NET-10, PRF-9)
-    juki net sending status | purge                                the 送付先情報 spool (NET-8)
+    juki net sending status | purge | respool REF…                 the 送付先情報 spool (NET-8)
     juki net provision uses load FILE --actor U | uses list        the prefecture's 別表 uses (PRF-5)
     juki net provision provide --recipient R --use U --actor U --terminal T (--juminhyo-code C |
         --individual-number N | --name N [--address A] [--birth-date D] [--sex S]) [--fuhyo] [--number]
@@ -123,6 +123,9 @@ def cmd_sending(args: argparse.Namespace) -> int:
     s = services(_open(args))
     if args.action == "purge":
         print(f"送付先情報 {s.sending.purge()} 件を削除しました / deleted")
+    elif args.action == "respool":
+        n = s.sending.respool(list(args.refs))
+        print(f"{n} 件の送付先情報を次回作成し直します / {n} will be made again")
     else:
         _print_json(s.sending.spool.counts())
     return 0
@@ -228,7 +231,8 @@ def register_netsvc_commands(net: argparse.ArgumentParser) -> None:
     c.set_defaults(func=cmd_consistency)
 
     s = node_dir(sub.add_parser("sending", help="送付先情報 / the sending-information spool (NET-8)"))
-    s.add_argument("action", nargs="?", default="status", choices=["status", "purge"])
+    s.add_argument("action", nargs="?", default="status", choices=["status", "purge", "respool"])
+    s.add_argument("refs", nargs="*", help="respool: 依頼管理番号")
     s.set_defaults(func=cmd_sending)
 
     p = sub.add_parser("provision", help="都道府県の提供・開示 / the prefecture's provision and 開示 (PRF-5..8)")

@@ -174,6 +174,16 @@ class SendingService:
                 conn.execute(number_requests.update().where(number_requests.c.id == r.id).values(sending_spooled_at=now))
         return n
 
+    def respool(self, request_refs: list[str]) -> int:
+        """Make the 送付先情報 of these designations again at the next :meth:`collect` (after the spool was
+        lost before they were sent; it is never backed up).  Returns how many were found."""
+        with self.store.engine.begin() as conn:
+            n = conn.execute(number_requests.update()
+                             .where(number_requests.c.request_ref.in_(request_refs),
+                                    number_requests.c.status == "designated")
+                             .values(sending_spooled_at=None)).rowcount
+        return int(n or 0)
+
     def send_due(self, send: Sender) -> SendReport:
         report = SendReport()
         for info in self.spool.unsent():
