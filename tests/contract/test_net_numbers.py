@@ -74,7 +74,7 @@ def test_newborn_and_numberless_arrival_get_a_number_designated(reg, national, c
     assert cs.collect() == 2
     assert cs.collect() == 0  # one open request per person
     report = cs.send_pending(_via(national))
-    assert len(report.designated) == 2 and not report.failed and not report.retry
+    assert len(report.done) == 2 and not report.failed and not report.retry
     for p in (wife, child):
         current = reg.store.person_current(p.person_id)
         assert identifiers.individual_number_problem(current.individual_number) is None
@@ -119,7 +119,7 @@ def test_change_request_gives_a_new_number_and_retires_the_old(reg, national, cs
     with pytest.raises(RuleViolation):
         cs.request_change(wife.person_id, "二重の要求", actor=Actor("number1", "T003"))
     report = cs.send_pending(_via(national))
-    assert report.designated == [ref]
+    assert report.done == [ref]
     new = reg.store.person_current(wife.person_id).individual_number
     assert new != old and national.current_number(wife.juminhyo_code) == new
     event, _ = reg.store.person_history(wife.person_id)[-1]
@@ -145,7 +145,7 @@ def test_transport_failures_retry_and_refusals_fail(reg, national, cs):
     assert len(report.failed) == 2
     assert all(v.status == "failed" and "NET-7/caller" in v.last_error for v in cs.requests())
     assert cs.collect() == 2  # failed requests do not block a new one
-    assert len(cs.send_pending(_via(national)).designated) == 2
+    assert len(cs.send_pending(_via(national)).done) == 2
 
 
 def test_a_repeated_run_after_designation_designates_nothing_twice(reg, national, cs):
@@ -160,7 +160,7 @@ def test_a_repeated_run_after_designation_designates_nothing_twice(reg, national
                              effective_date=dt.date(2026, 4, 20))
     events_before = len(reg.store.person_history(wife.person_id))
     report = cs.send_pending(_via(national))
-    assert report.designated[0] == ref
+    assert report.done[0] == ref
     assert len(reg.store.person_history(wife.person_id)) == events_before
 
 

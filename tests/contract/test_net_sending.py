@@ -71,7 +71,7 @@ def test_sending_information_is_made_sent_and_deleted(world):
         receipts.receive(payload, caller_lg_code="011002")
 
     report = service.send_due(send)
-    assert len(report.sent) == 1 and service.spool.counts() == {"unsent": 0, "sent_waiting_deletion": 1}
+    assert len(report.done) == 1 and service.spool.counts() == {"unsent": 0, "sent_waiting_deletion": 1}
     head = next(p for p in out.persons if p.relationship == "世帯主")
     (payload,) = sent
     # unedited: the register's items as they stand, the 個人番号 included

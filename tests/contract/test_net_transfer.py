@@ -148,7 +148,7 @@ def test_special_move_in_end_to_end(world):
     assert world.new.complete() == []
     deliveries = Deliveries(world.chiba.engine, clock=world.clock)
     report = deliveries.deliver_due(world.send)
-    assert len(report.delivered) == 2 and not report.failed
+    assert len(report.done) == 2 and not report.failed
     for p in removed:
         now = world.sapporo.store.person_current(p.person_id)
         assert now.move_out_confirmed and now.moved_out_to == Address(**NEW_ADDRESS)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import socket
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -38,6 +36,7 @@ from juki.services.changes import Actor
 
 from ..unit.registry import address, chiba_address, person
 from .changes import change
+from .support import free_port, wait_until
 
 SAPPORO, CHIBA, HOKKAIDO, CHIBA_PREF = "011002", "121002", "010006", "120006"
 CLERK, CHIEF = Actor("clerk1", "T001"), Actor("chief1", "T002")
@@ -46,32 +45,19 @@ SERIAL = "SP0000000001"
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.2)
+def wait(what: str, check: Callable[[], Any]) -> Any:
+    return wait_until(check, what=what)
 
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     root = tmp_path_factory.mktemp("svcnet")
     network = Network(root, [
-        NodeSpec("municipality", SAPPORO, "札幌市", _free_port()),
-        NodeSpec("municipality", CHIBA, "千葉市", _free_port(), api_port=_free_port()),
-        NodeSpec("prefecture", HOKKAIDO, "北海道", _free_port()),
-        NodeSpec("prefecture", CHIBA_PREF, "千葉県", _free_port()),
-        NodeSpec("national", NATIONAL_CODE, "全国サーバ", _free_port()),
+        NodeSpec("municipality", SAPPORO, "札幌市", free_port()),
+        NodeSpec("municipality", CHIBA, "千葉市", free_port(), api_port=free_port()),
+        NodeSpec("prefecture", HOKKAIDO, "北海道", free_port()),
+        NodeSpec("prefecture", CHIBA_PREF, "千葉県", free_port()),
+        NodeSpec("national", NATIONAL_CODE, "全国サーバ", free_port()),
     ]).build()
     network.start_all()
     nodes = {code: network.node(code) for code in network.specs}
@@ -91,6 +77,19 @@ def node(net: Network, code: str) -> Any:
 
 def record(net: Network, code: str, juminhyo_code: str) -> Any:
     return node(net, code).store.record_of(RecordFile.IDENTITY, juminhyo_code)
+
+
+def issue_card_and_move_out(net: Network, mover: Any, serial: str) -> dt.date:
+    """At 札幌市: the card is issued (NET-9 交付, delivered to 機構 by the node's worker), then the 転出."""
+    reg = node(net, SAPPORO).register
+    with reg.engine.begin() as conn:
+        report_card_event(conn, CardNotice(CardEvent.ISSUE, serial, mover.juminhyo_code, SAPPORO, mover.address_since,
+                                           dt.date(2036, 3, 3)), now=reg.now(), dedupe_key=f"issue:{serial}")
+    wait("the card at 機構", lambda: services(node(net, NATIONAL_CODE)).cards.card(serial))
+    today = reg.changes.today()
+    change(reg, "move_out", {"household_id": mover.household_id, "person_ids": [mover.person_id],
+                             "destination": chiba_address()}, today)
+    return today
 
 
 def test_number_generation_and_designation_between_nodes(net: Network) -> None:
@@ -128,13 +127,7 @@ def test_special_move_in_between_two_prefectures(net: Network) -> None:
                                                      individual_number="621498320257")],
                                   "address": address(block="8番"), "prior_address": chiba_address()}, dt.date(2026, 4, 2))
     mover = out.outcome.persons[0]
-    with old.engine.begin() as conn:  # the card was issued at 札幌市 (NET-9 交付, delivered by its worker)
-        report_card_event(conn, CardNotice(CardEvent.ISSUE, SERIAL, mover.juminhyo_code, SAPPORO, dt.date(2026, 4, 2),
-                                           dt.date(2036, 3, 3)), now=old.now(), dedupe_key="issue:test")
-    wait("card issued at 機構", lambda: services(node(net, NATIONAL_CODE)).cards.card(SERIAL))
-    today = old.changes.today()
-    change(old, "move_out", {"household_id": mover.household_id, "person_ids": [mover.person_id],
-                             "destination": chiba_address()}, today)
+    today = issue_card_and_move_out(net, mover, SERIAL)
 
     new = services(chiba)
     received = new.transfer.fetch_certificate(juminhyo_code=mover.juminhyo_code, from_lg_code="011011",
@@ -400,13 +393,7 @@ def test_clerks_use_the_network_through_the_register_api(net: Network) -> None:
                      params={"name": "オビヒロ　ムツコ", "birth_date": "1988-08-08"}).status_code == 403
 
     serial = "OB0000000006"
-    with sapporo.engine.begin() as conn:
-        report_card_event(conn, CardNotice(CardEvent.ISSUE, serial, mover.juminhyo_code, SAPPORO, dt.date(2026, 4, 7),
-                                           dt.date(2036, 8, 8)), now=sapporo.now(), dedupe_key="issue:api")
-    wait("card at 機構", lambda: services(node(net, NATIONAL_CODE)).cards.card(serial))
-    today = sapporo.changes.today()
-    change(sapporo, "move_out", {"household_id": mover.household_id, "person_ids": [mover.person_id],
-                                 "destination": chiba_address()}, today)
+    today = issue_card_and_move_out(net, mover, serial)
     got = httpx.post(f"{api}/api/v1/jukinet/special-move-in/certificates", headers=clerk,
                      json={"juminhyo_code": mover.juminhyo_code, "from_lg_code": SAPPORO, "card_serial": serial}, timeout=30)
     assert got.status_code == 200, got.text

@@ -58,8 +58,8 @@ def cmd_numbers(args: argparse.Namespace) -> int:
     if args.action == "send":
         added = s.designation.collect()
         report = s.designation.send_pending(national_of(node))
-        print(f"生成要求 {added} 件を追加、指定 {len(report.designated)} 件、拒否 {len(report.failed)} 件、再試行 {len(report.retry)} 件 / "
-              f"added {added}, designated {len(report.designated)}, refused {len(report.failed)}, retry {len(report.retry)}")
+        print(f"生成要求 {added} 件を追加、指定 {len(report.done)} 件、拒否 {len(report.failed)} 件、再試行 {len(report.retry)} 件 / "
+              f"added {added}, designated {len(report.done)}, refused {len(report.failed)}, retry {len(report.retry)}")
         return 0
     views = s.designation.requests(person_id=args.person, status=args.status, limit=args.limit)
     if args.json:

@@ -52,8 +52,11 @@ def enqueue(conn: Connection, *, kind: str, peer: str, dedupe_key: str, payload:
 
 
 @dataclass
-class DeliveryReport:
-    delivered: list[str] = field(default_factory=list)
+class Report:
+    """What one round of sending did, by reference: ``done`` (delivered, designated, sent), ``failed``
+    (refused by the peer: retrying cannot help) and ``retry`` (the transport failed: next round)."""
+
+    done: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     retry: list[str] = field(default_factory=list)
 
@@ -75,9 +78,9 @@ class Deliveries:
         self.engine = engine
         self.clock = clock
 
-    def deliver_due(self, send: Send, *, kinds: tuple[str, ...] | None = None, limit: int = 100) -> DeliveryReport:
+    def deliver_due(self, send: Send, *, kinds: tuple[str, ...] | None = None, limit: int = 100) -> Report:
         """Send every pending message whose time has come (one peer call and one update each)."""
-        report = DeliveryReport()
+        report = Report()
         q = (sa.select(peer_deliveries)
              .where(peer_deliveries.c.status == "pending", peer_deliveries.c.next_attempt_at <= self.clock())
              .order_by(peer_deliveries.c.id).limit(limit))
@@ -100,7 +103,7 @@ class Deliveries:
                 report.retry.append(row.dedupe_key)
             else:
                 self._mark(row.id, status="delivered", attempts=row.attempts + 1, error=None, delivered=True)
-                report.delivered.append(row.dedupe_key)
+                report.done.append(row.dedupe_key)
         return report
 
     def _mark(self, row_id: int, *, status: str, attempts: int, error: str | None,

@@ -27,7 +27,7 @@ import os
 import secrets
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from juki.domain.events import ChangeKind
 from juki.domain.model import Status, to_json
 from juki.services.changes import Actor, ChangeService
 
+from .deliveries import Report
 from .node import Node, Worker, allow, peer_of
 from .pki import NATIONAL_CODE, Tier
 from .services import call, services
@@ -188,15 +189,6 @@ National = Callable[[nb.GenerationRequest], nb.NumberResult]
 """The national server as the municipality reaches it (over mutual TLS in a node; directly in tests)."""
 
 
-@dataclass
-class SendReport:
-    """What one :meth:`NumberDesignation.send_pending` did."""
-
-    designated: list[str] = field(default_factory=list)  # 依頼管理番号
-    failed: list[str] = field(default_factory=list)
-    retry: list[str] = field(default_factory=list)
-
-
 @dataclass(frozen=True)
 class RequestView:
     request_ref: str
@@ -280,9 +272,9 @@ class NumberDesignation:
             return [RequestView(r.request_ref, r.kind, r.person_id, r.juminhyo_code, r.status, r.attempts, r.last_error,
                                 r.event_seq) for r in conn.execute(q)]
 
-    def send_pending(self, national: National, limit: int = 100) -> SendReport:
+    def send_pending(self, national: National, limit: int = 100) -> Report:
         """Send pending requests to 機構 and designate each answer (one transaction per request)."""
-        report = SendReport()
+        report = Report()
         with self.store.engine.connect() as conn:
             pending = conn.execute(sa.select(number_requests).where(number_requests.c.status == "pending")
                                    .order_by(number_requests.c.id).limit(limit)).all()
@@ -290,7 +282,7 @@ class NumberDesignation:
             self._send_one(row, national, report)
         return report
 
-    def _send_one(self, row: Any, national: National, report: SendReport) -> None:
+    def _send_one(self, row: Any, national: National, report: Report) -> None:
         person = self.store.person_current(row.person_id)
         current = person.individual_number if person is not None else None
         request = nb.GenerationRequest(kind=row.kind, request_ref=row.request_ref, lg_code=self.lg_code,
@@ -325,7 +317,7 @@ class NumberDesignation:
             report.failed.append(row.request_ref)
             return
         self._finish(row, "designated", event_seq=seq)
-        report.designated.append(row.request_ref)
+        report.done.append(row.request_ref)
 
     def _finish(self, row: Any, status: str, *, error: str | None = None, event_seq: int | None = None) -> None:
         values: dict[str, Any] = {"status": status, "attempts": number_requests.c.attempts + 1, "last_error": error}
@@ -396,6 +388,6 @@ def workers(node: Node) -> list[Worker]:
         s.sending.collect()
         s.sending.send_due(send_sending_info)
         s.sending.purge()
-        return 0.0 if report.designated else idle
+        return 0.0 if report.done else idle
 
     return [Worker("numbers", step)]

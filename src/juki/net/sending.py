@@ -17,11 +17,9 @@ was provided (configurable, ``JUKI_SENDING_INFO_KEEP_DAYS``; 0 deletes at once; 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,6 +38,7 @@ from juki.domain.identifiers import juminhyo_code_problem, lg_code_problem
 from juki.domain.model import to_json
 from juki.domain.sending import Office, SendingInfo, sending_info
 
+from .deliveries import Report
 from .node import Node, allow, peer_of
 from .numbers import SYSTEM_ACTOR
 from .pki import Tier
@@ -130,14 +129,6 @@ def sending_info_from_json(data: dict[str, Any]) -> SendingInfo:
     return _info(data)
 
 
-@dataclass
-class SendReport:
-    spooled: int = 0
-    sent: list[str] = dataclasses.field(default_factory=list)
-    failed: list[str] = dataclasses.field(default_factory=list)
-    retry: list[str] = dataclasses.field(default_factory=list)
-
-
 Sender = Callable[[dict[str, Any]], None]
 """Send one 送付先情報 (its JSON, 個人番号 included, over mutual TLS) to the card management system."""
 
@@ -184,8 +175,8 @@ class SendingService:
                              .values(sending_spooled_at=None)).rowcount
         return int(n or 0)
 
-    def send_due(self, send: Sender) -> SendReport:
-        report = SendReport()
+    def send_due(self, send: Sender) -> Report:
+        report = Report()
         for info in self.spool.unsent():
             try:
                 send(to_json(info))
@@ -197,7 +188,7 @@ class SendingService:
                 continue
             now = self.clock()
             self.spool.mark_sent(info.sending_ref, now=now, keep=self.keep)
-            report.sent.append(info.sending_ref)
+            report.done.append(info.sending_ref)
             if self.audit is not None:
                 with self.store.engine.begin() as conn:
                     self.audit.record(conn, user_id=SYSTEM_ACTOR.user_id, terminal=SYSTEM_ACTOR.terminal,

@@ -436,6 +436,6 @@ def workers(node: Node) -> list[Worker]:
         if not last_purge or now - last_purge[0] >= PURGE_EVERY:
             s.transfer.purge()
             last_purge[:] = [now]
-        return 0.0 if used or report.delivered else idle
+        return 0.0 if used or report.done else idle
 
     return [Worker("transfer", step)]
