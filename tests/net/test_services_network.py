@@ -36,7 +36,7 @@ from juki.services.changes import Actor
 
 from ..unit.registry import address, chiba_address, person
 from .changes import change
-from .support import free_port, wait_until
+from .support import audit_rows, free_port, wait_until
 
 SAPPORO, CHIBA, HOKKAIDO, CHIBA_PREF = "011002", "121002", "010006", "120006"
 CLERK, CHIEF = Actor("clerk1", "T001"), Actor("chief1", "T002")
@@ -388,6 +388,8 @@ def test_clerks_use_the_network_through_the_register_api(net: Network) -> None:
                       params={"name": "オビヒロ　ムツコ", "birth_date": "1988-08-08"})
     assert found.status_code == 200, found.text
     assert [r["juminhyo_code"] for r in found.json()["results"]] == [mover.juminhyo_code]
+    searches = audit_rows(chiba, "search")  # the clerk's search is in 千葉市's own log too (NET-4, SEC-3)
+    assert any(e["user_id"] == "clerk" and mover.juminhyo_code in e["subjects"] for e in searches)
     assert httpx.get(f"{api}/api/v1/jukinet/search", headers=clerk, params={"name": "オビヒロ　ムツコ"}).status_code == 422
     assert httpx.get(f"{api}/api/v1/jukinet/search", headers=admin,
                      params={"name": "オビヒロ　ムツコ", "birth_date": "1988-08-08"}).status_code == 403
