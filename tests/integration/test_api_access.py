@@ -14,11 +14,12 @@ import secrets
 
 import pytest
 import sqlalchemy as sa
+from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from juki.access.roles import ROLE_PERMISSIONS
 from juki.access.support import register_measure
-from juki.api.security import AUTHENTICATED, PUBLIC, RULES, check_rules, permissions_of
+from juki.api.security import AUTHENTICATED, PUBLIC, RULES, api_routes, check_rules, permissions_of
 from juki.services.staffing import DEMO_STAFF
 
 from ..unit.registry import address, chiba_address, person
@@ -43,7 +44,9 @@ def call(api, route: APIRoute, headers: dict[str, str]):
 
 
 def test_every_route_as_every_role(api):
-    routes = [r for r in api.client.app.routes if isinstance(r, APIRoute) and r.name not in ("login", "logout")]
+    # the counter UI's pages (/ui/, cookie sessions) have their own matrix in test_web.py
+    routes = [r for r in api_routes(api.client.app.routes)
+              if r.name not in ("login", "logout") and not r.path.startswith("/ui")]
     assert len(routes) >= 30
     for user, _name, _section, role in DEMO_STAFF:
         headers = api.as_(user)
@@ -79,6 +82,14 @@ def test_a_route_without_a_rule_cannot_be_built():
     check_rules(list(RULES))
     with pytest.raises(RuntimeError, match="without an access rule"):
         check_rules([*RULES, "export_everything"])
+    # a feature router's routes are found too, however deeply included
+    inner, outer, app = APIRouter(), APIRouter(), FastAPI()
+    inner.add_api_route("/export", lambda: None, name="export_everything")
+    outer.include_router(inner)
+    app.include_router(outer)
+    assert [r.name for r in api_routes(app.routes)][-1] == "export_everything"
+    with pytest.raises(RuntimeError, match="export_everything"):
+        check_rules([r.name for r in api_routes(app.routes)])
 
 
 def test_forged_and_expired_sessions_are_refused_and_logged(api):

@@ -63,6 +63,9 @@ class AuthPolicy:
     password_min_length: int = 12
     initial_password_must_change: bool = True
     idle_timeout: dt.timedelta = dt.timedelta(minutes=15)
+    screen_lock_after: dt.timedelta = dt.timedelta(minutes=5)
+    """The counter UI locks its screen after this long without activity (SEC-1: 5 min on the 統合端末);
+    the session itself ends at ``idle_timeout`` (automatic logout)."""
     session_max_age: dt.timedelta = dt.timedelta(hours=12)
     touch_interval: dt.timedelta = dt.timedelta(seconds=0)
     """Write ``last_seen_at`` at most this often (0: on every request).  Idle timeout precision."""
@@ -739,6 +742,30 @@ class AuthService:
             if touched.rowcount != 1:
                 raise _fail("SEC-1/session", **kw, detail={"ended_concurrently": True})
         return principal
+
+    def confirm_password(self, token: str, password: str) -> str:
+        """Unlock a locked screen (SEC-1 画面ロック): the user of the open session ``token`` enters their
+        password again.  A wrong one counts towards the lockout like a failed login (five lock the account
+        and end its sessions).  Returns the user id."""
+        now = self._now()
+        sid = token_hash(token or "")
+        failure: AuthenticationFailed | None = None
+        with self.engine.begin() as conn:
+            sess = conn.execute(sa.select(sessions).where(sessions.c.session_id == sid)).first()
+            if sess is None or sess.ended_at is not None:
+                raise _fail("SEC-1/session", session_id=sid)
+            kw: dict[str, Any] = {"user_id": sess.user_id, "terminal_id": sess.terminal_id, "session_id": sid}
+            row = self._staff_row(conn, sess.user_id, lock=True)
+            if row.status != "active":
+                failure = _fail("SEC-1/account", **kw, detail={"status": row.status})
+            elif not self._verify_password(row.password_hash, password):
+                locked_now = self._record_failure(conn, row.user_id, now)
+                failure = _fail("SEC-1/credentials", **kw, detail={"unlock": True, "locked_now": locked_now})
+            else:
+                conn.execute(staff.update().where(staff.c.user_id == row.user_id).values(failed_logins=0))
+        if failure is not None:
+            raise failure
+        return str(sess.user_id)
 
     def logout(self, token: str) -> str:
         """End the session of ``token``; returns its session id (for the audit log)."""

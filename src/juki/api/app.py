@@ -21,7 +21,6 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 from starlette.middleware.base import BaseHTTPMiddleware
 
@@ -40,7 +39,7 @@ from juki.api.common import (
     json_body,
     requester,
 )
-from juki.api.security import AUTHENTICATED, PUBLIC, RULES, Rule, check_rules, permissions_of
+from juki.api.security import AUTHENTICATED, PUBLIC, RULES, Rule, api_routes, check_rules, permissions_of
 from juki.config import Register
 from juki.domain.changes import COMMANDS, from_json
 from juki.domain.errors import Conflict, Forbidden, InvalidInput, JukiError, NotFound, Problem, RuleViolation
@@ -121,7 +120,7 @@ def _change_schema(kind: ChangeKind) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}, "x-defs": defs}
 
 
-FEATURES: tuple[str, ...] = ("jukinet",)
+FEATURES: tuple[str, ...] = ("onestop", "web", "jukinet")
 """Modules under ``juki.api`` that each add a feature's routes: ``RULES`` and ``router(reg)`` (see
 :mod:`juki.api.common`)."""
 
@@ -364,12 +363,12 @@ def create_app(register: Register | None = None) -> FastAPI:
 <p>住民 {c.residents:,} 人、世帯 {c.households:,}、除票 {c.removed:,}。</p>
 <ul><li><a href="/docs">API（OpenAPI / Swagger UI）</a></li><li><a href="/openapi.json">/openapi.json</a></li>
 <li><a href="/api/v1/health">/api/v1/health</a></li></ul>
-<p>窓口画面は今後追加されます。API は <code>POST /api/v1/auth/login</code>（登録端末から、パスワードとワンタイムパスワード）で得たトークンで呼び出します。</p>
+<p><a href="/ui/">窓口画面</a>（登録端末のブラウザから）。API は <code>POST /api/v1/auth/login</code>（登録端末から、パスワードとワンタイムパスワード）で得たトークンで呼び出します。</p>
 </main></body></html>"""
 
     for feature in features:
         app.include_router(feature.router(reg))
-    check_rules([r.name for r in app.routes if isinstance(r, APIRoute)], rules)
+    check_rules([r.name for r in api_routes(app.routes)], rules)
 
     original_openapi = app.openapi
 

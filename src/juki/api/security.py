@@ -8,6 +8,11 @@ calls every route as every role).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from fastapi.routing import APIRoute
+
 from juki.domain.changes import COMMANDS
 
 PUBLIC = "public"
@@ -33,6 +38,16 @@ RULES: dict[str, Rule] = {
     "search": "person.search",
     **{f"submit_{kind.value}": "change.submit" for kind in COMMANDS},
 }
+
+
+def api_routes(routes: Iterable[Any]) -> Iterator[APIRoute]:
+    """Every APIRoute of an app, including those of included routers: FastAPI ≥ 0.16x keeps an included
+    router as one lazy ``_IncludedRouter`` entry in ``app.routes`` instead of copying its routes."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif (inner := getattr(route, "original_router", None)) is not None:
+            yield from api_routes(inner.routes)
 
 
 def permissions_of(rule: Rule) -> tuple[str, ...]:

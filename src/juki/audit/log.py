@@ -57,6 +57,18 @@ ACTIONS: dict[str, str] = {
     "audit.purge.request": "監査ログ消去の申請",
     "audit.purge.approve": "監査ログ消去の承認",
     "audit.purge": "監査ログの消去",
+    "audit.review": "監査画面の閲覧",
+    "audit.access_log": "住民ごとのアクセス記録の閲覧",
+    "access.request": "権限の申請",
+    "screen.lock": "画面ロック",
+    "screen.unlock": "画面ロックの解除",
+    "terminal.enrol": "ブラウザの端末登録",
+    "terminal.denied": "端末登録の拒否",
+    "onestop.receive": "オンライン申請の受付",
+    "onestop.read": "オンライン申請の閲覧",
+    "onestop.process": "オンライン申請の処理",
+    "onestop.withdrawn": "オンライン申請の取下げ",
+    "onestop.refused": "オンライン申請の不受理",
 }
 """Known actions and their Japanese names.  Other dotted lower-case names are accepted (the lead and the
 access layer may add some); these are the ones the reports translate."""

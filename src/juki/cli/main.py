@@ -133,6 +133,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  ログイン / login:  curl -s -X POST {url}api/v1/auth/login -H 'content-type: application/json' "
           f"-H 'X-Juki-Terminal: {t_id}' -H 'X-Juki-Terminal-Key: {t_key}' "
           f"-d '{{\"user_id\": \"clerk\", \"password\": \"{creds['password']}\", \"totp\": \"<code>\"}}'", flush=True)
+    ui = f"http://localhost:{args.port}/ui/"
+    print(f"  窓口画面 / counter UI: {ui}  (localhost: a secure context for its cookies)", flush=True)
+    print(f"    1. {ui}terminal で端末IDと鍵を入力 / enter the terminal id and key to register this browser", flush=True)
+    print("    2. clerk で転入等を入力し、chief で決裁 / enter a 届出 as clerk, approve it as chief", flush=True)
     print("  (these are also in var/demo-credentials.json)   停止: Ctrl+C", flush=True)
     if args.no_serve:
         return 0

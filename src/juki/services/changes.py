@@ -13,17 +13,20 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
 from juki.adapters.db.history import cancellation_target, last_change_dates
-from juki.adapters.db.store import RequestRow, Store, Tx
+from juki.adapters.db.store import Reads, RequestRow, Store, Tx
 from juki.clock import Clock, jst_date, utcnow
 from juki.domain import identifiers
 from juki.domain.changes import Cancellation, Command, command_from_json
 from juki.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, RuleViolation
 from juki.domain.events import ChangeKind, Origin, Outcome, Provenance
-from juki.domain.model import to_json
+from juki.domain.model import HouseholdRecord, PersonRecord, to_json
 from juki.domain.register import CancellationTarget, Context, Jurisdiction, decide, lookups
 
 
@@ -50,6 +53,18 @@ class Approved:
     request_id: int
     event_seq: int
     outcome: Outcome
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a pending request would do if approved now: the records it touches as they are (``before``)
+    and the new versions (``outcome``), or why the register would now refuse it (``problems``)."""
+
+    request: RequestRow
+    before_persons: dict[str, PersonRecord]
+    before_households: dict[str, HouseholdRecord]
+    outcome: Outcome | None
+    problems: tuple[Problem, ...] = ()
 
 
 class _PlaceholderIds:
@@ -126,8 +141,12 @@ class ChangeService:
         case_ref: str = "",
         agent: str = "",
         idempotency_key: str | None = None,
+        also: Callable[[Connection, int], None] | None = None,
     ) -> Submitted:
-        """Check a change whole and queue it for approval; nothing is written when it is refused."""
+        """Check a change whole and queue it for approval; nothing is written when it is refused.
+
+        ``also(connection, request_id)`` writes what an entry point records with the request (the
+        counter's 本人確認, an online application's step) in the same transaction (house rule 4)."""
         command = command_from_json(kind, payload)
         provenance = Provenance(origin, legal_basis, effective_date, notified_date, actor.user_id,
                                 actor.terminal, case_ref, agent)
@@ -150,9 +169,32 @@ class ChangeService:
                 kind=command.kind.value, payload=canonical, provenance=provenance, household_ids=household_ids,
                 expected_versions=expected, summary=outcome.summary_ja, idempotency_key=idempotency_key,
             )
+            if also is not None:
+                also(tx.connection, request_id)
             self._record(tx, actor, "change.submit", [p.person_id for p in outcome.persons if p.person_id in ctx.persons],
                          {"request_id": request_id, "kind": command.kind.value, "summary": outcome.summary_ja})
         return Submitted(request_id, command.kind, outcome.summary_ja, outcome.late)
+
+    def preview(self, request_id: int) -> Preview:
+        """The before and after of a request (for the approver's side-by-side view, REG-R3): decided as a
+        dry run against the register as it is now, with placeholder ids; nothing is written.  Unaudited:
+        users see it through :meth:`juki.services.reading.ReadService.change_preview`."""
+        with self.store.read() as r:
+            row = r.request(request_id)
+            if row is None:
+                raise NotFound(Problem("request_id", "REG-R3", f"届出 {request_id} はありません。",
+                                       f"There is no request {request_id}."))
+            command = command_from_json(row.kind, row.payload)
+            ctx = self._context(r, command, row.provenance, _PlaceholderIds())
+            try:
+                outcome: Outcome | None = decide(command, ctx)
+                problems: tuple[Problem, ...] = ()
+            except (RuleViolation, NotFound, InvalidInput, Conflict) as e:
+                outcome, problems = None, e.problems
+        touched_p = {p.person_id for p in outcome.persons} if outcome else set(ctx.persons)
+        touched_h = {h.household_id for h in outcome.households} if outcome else set(ctx.households)
+        return Preview(row, {k: v for k, v in ctx.persons.items() if k in touched_p},
+                       {k: v for k, v in ctx.households.items() if k in touched_h}, outcome, problems)
 
     # --- decisions -------------------------------------------------------------------------------
 
@@ -246,7 +288,7 @@ class ChangeService:
 
     # --- the context the domain decides in -------------------------------------------------------
 
-    def _context(self, tx: Tx, command: Command, provenance: Provenance, ids: Any) -> Context:
+    def _context(self, tx: Reads, command: Command, provenance: Provenance, ids: Any) -> Context:
         """Load what ``command`` names: its households with all their members, its persons, the persons
         found by the 住民票コード / 個人番号 of anyone entering, and for a 取消 the versions around the
         cancelled change.  Households and their members are read in two queries whatever their number."""
@@ -278,4 +320,4 @@ class ChangeService:
         return ctx
 
 
-__all__ = ["Actor", "Approved", "CancellationTarget", "ChangeService", "Submitted"]
+__all__ = ["Actor", "Approved", "CancellationTarget", "ChangeService", "Preview", "Submitted"]

@@ -27,7 +27,8 @@ from juki.access import policy
 from juki.access.model import Principal, Requester
 from juki.access.support import load_measures
 from juki.adapters.db.store import SearchCriteria
-from juki.services.queries import QueryService
+from juki.services.changes import Preview
+from juki.services.queries import QueryService, household_view, person_view
 
 
 class AuditSink(Protocol):
@@ -117,3 +118,26 @@ class ReadService:
         )
         flagged = {m.person_id for m in policy.active(measures, today)}
         return [self._flag(h, flagged) for h in screened.visible]
+
+    def change_preview(self, principal: Principal, preview: Preview) -> dict[str, Any]:
+        """A pending request's before and after, for the approver (REG-R3): masked, flagged and audited
+        like any read of the persons it touches."""
+        policy.require(principal, "person.read")
+        number_use = policy.may_see_number(principal)
+        outcome = preview.outcome
+        after = {p.person_id: person_view(p, number_use=number_use) for p in outcome.persons} if outcome else {}
+        before = {pid: person_view(p, number_use=number_use) for pid, p in preview.before_persons.items()}
+        households_after = {h.household_id: household_view(h, [], number_use=number_use)
+                            for h in outcome.households} if outcome else {}
+        households_before = {hid: household_view(h, [], number_use=number_use)
+                             for hid, h in preview.before_households.items()}
+        subjects = sorted(set(before) | {pid for pid in after if pid in preview.before_persons})
+        self.audit(principal, "person.read", subjects, request_id=preview.request.request_id, purpose="approval")
+        flagged = self.protected(subjects)
+        for view in (*before.values(), *after.values()):
+            self._flag(view, flagged)
+        return {"before": before, "after": after, "households_before": households_before,
+                "households_after": households_after,
+                "summary": outcome.summary_ja if outcome else preview.request.summary,
+                "late": outcome.late if outcome else False,
+                "problems": [p.as_dict() for p in preview.problems]}
