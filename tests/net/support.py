@@ -108,3 +108,51 @@ def agree(net: Network, codes: list[str]) -> bool:
         finally:
             node.close()
     return all(p == prints[0] for p in prints[1:])
+
+
+def files(net: Network, code: str) -> dict[tuple[str, str], tuple[str, str, str]]:
+    """A node's file: (file, 住民票コード) → (state, origin, 8-item digest)."""
+    from juki.domain.identity import RecordFile
+
+    node = net.node(code)
+    try:
+        with node.engine.connect() as conn:
+            return {(f.value, c): (state, origin, digest) for f in RecordFile
+                    for c, state, origin, digest in node.store.fingerprint(conn, f)}
+    finally:
+        node.close()
+
+
+def assert_consistent(net: Network, municipalities: list[str], receivers: list[str]) -> None:
+    """Every record at a prefecture or the national server is exactly the record in the CS file of the
+    municipality it came from, and every CS record reached its prefecture and the national server."""
+    from juki.net.node import prefecture_of
+
+    cs = {m: files(net, m) for m in municipalities}
+    held = {r: files(net, r) for r in receivers}
+    for r, records in held.items():
+        for key, (state, origin, digest) in records.items():
+            assert cs[origin].get(key) == (state, origin, digest), (r, key)
+    for m, records in cs.items():
+        for key in records:
+            for r in receivers:
+                if r == prefecture_of(m) or r == "000000":
+                    assert key in held[r], (m, r, key)
+
+
+def applied_everywhere(net: Network, municipalities: list[str], receivers: list[str]) -> bool:
+    """Whether every receiver (of those that get a municipality's notices) applied everything its CS sent."""
+    from juki.net.node import prefecture_of
+
+    heads = {}
+    for m in municipalities:
+        s = net.status(m)
+        if s["intake"]["pending"]:
+            return False
+        heads[m] = s["outbound"]
+    for r in receivers:
+        applied = net.status(r)["applied"]
+        for m in municipalities:
+            if (r == prefecture_of(m) or r == "000000") and applied.get(m, 0) != heads[m]:
+                return False
+    return True

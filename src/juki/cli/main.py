@@ -4,7 +4,8 @@
     juki seed --residents N [--seed S] load a deterministic synthetic city
     juki serve [--host H] [--port P]   serve the API
     juki serve --role R --node DIR     serve a 住基ネット node (municipality CS, prefecture, national)
-    juki demo                          a seeded municipality on the embedded default, and its URL
+    juki demo                          a seeded municipality on the embedded default, and its URL, with a
+                                       small 住基ネット on loopback (--no-network: the register alone)
     juki staff|terminal|rights|roster  accounts, registered terminals, rights with approval (SEC-1, SEC-2)
     juki audit …                       verify the hash chain, export signed anchors, reviews, 開示, purge
     juki pki …                         the deployment CA for mutual TLS between nodes
@@ -140,8 +141,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("  (these are also in var/demo-credentials.json)   停止: Ctrl+C", flush=True)
     if args.no_serve:
         return 0
-    uvicorn.run(create_app(reg), host=args.host, port=args.port, log_level="warning")
-    return 0
+    if args.no_network:
+        uvicorn.run(create_app(reg), host=args.host, port=args.port, log_level="warning")
+        return 0
+    # the register is served by 札幌市's 住基ネット node, next to its CS (juki.net)
+    from juki.cli.net import run_demo_network
+
+    database_url, key_file = reg.settings.database_url, str(reg.settings.key_file)
+    reg.close()
+    return run_demo_network(args, url, database_url=database_url, key_file=key_file)
 
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
@@ -187,6 +195,11 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--residents", type=int, default=20_000)
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--no-serve", action="store_true", help="seed and print, do not serve")
+    d.add_argument("--no-network", action="store_true", help="住基ネットを起動しない / serve the register only")
+    d.add_argument("--net-port", type=int, default=9000,
+                   help="住基ネットのポートの基準（札幌市CS は +1） / base port of the network nodes (札幌市's CS at +1)")
+    d.add_argument("--network-residents", type=int, default=2_000,
+                   help="函館市・千葉市の合成住民数 / residents of the other demo municipalities")
     d.set_defaults(func=cmd_demo)
     k = sub.add_parser("keys", help="個人番号の暗号鍵 / the 個人番号 encryption keys")
     ksub = k.add_subparsers(dest="keys_command", required=True)

@@ -1,7 +1,8 @@
 """``juki net …``: set up, watch and operate 住基ネット nodes (and ``juki serve --role``).
 
     juki net init --node DIR --role R --code C [--name N] [--host H] [--port P] [--api-port P]
-                  [--database-url URL]              write node.json and create/migrate the node's database
+                  [--database-url URL] [--key-file F]
+                                                    write node.json and create/migrate the node's database
     juki net peer --node DIR --tier T --code C --url URL [--name N]
                                                     add or change a peer in peers.json
     juki net status [--node DIR | --network DIR] [--json]
@@ -21,6 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +47,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     code = args.code or (NATIONAL_CODE if args.role == Tier.NATIONAL.value else "")
     config = NodeConfig(dir=_node_dir(args), role=Tier(args.role), code=code, name=args.name or "", host=args.host,
-                        port=args.port, database_url=args.database_url or "", api_port=args.api_port)
+                        port=args.port, database_url=args.database_url or "", api_port=args.api_port,
+                        key_file=args.key_file or "")
     path = config.save()
     Node(config).migrate()
     print(f"ノードを設定しました / node configured: {path} ({config.role.ja} {config.code}, {config.url})")
@@ -221,7 +225,9 @@ def register_net_commands(subparsers: Any) -> argparse.ArgumentParser:
     i.add_argument("--host", default="127.0.0.1")
     i.add_argument("--port", type=int, default=9000)
     i.add_argument("--api-port", type=int, help="municipality: 住民基本台帳 API のポート / also serve the register API")
-    i.add_argument("--database-url", help="default: sqlite:///<node dir>/node.db")
+    i.add_argument("--database-url", help="default: sqlite:///<node dir>/node.db (a municipality: its register's)")
+    i.add_argument("--key-file", help="個人番号の鍵ファイル / the 個人番号 key file (a municipality: its register's; "
+                                      "default <node dir>/keys.json)")
     i.set_defaults(func=cmd_init)
 
     p = sub.add_parser("peer", help="通信先の登録 / add or change a peer")
@@ -259,3 +265,91 @@ def register_net_commands(subparsers: Any) -> argparse.ArgumentParser:
     w.add_argument("--actor", required=True, help="閲覧者の利用者ID / who reads (audited)")
     w.set_defaults(func=cmd_show)
     return net
+
+
+DEMO_NETWORK_DIR = "var/demo-net"
+
+
+def _demo_progress(net: Any, municipalities: list[str]) -> tuple[int, int] | None:
+    """(notices applied at the national server, notices the CS have sent), or None if a node is not up."""
+    try:
+        sent = sum(net.status(m)["outbound"] for m in municipalities)
+        applied = sum(net.status("000000")["applied"].values())
+    except Exception:
+        return None
+    return applied, sent
+
+
+def run_demo_network(args: argparse.Namespace, register_url: str, *, database_url: str, key_file: str) -> int:
+    """``juki demo``'s network: six node processes on loopback (two 北海道 municipalities, 千葉市, both
+    prefectures, the national server), the demo register being 札幌市's node; runs until Ctrl+C."""
+    import dataclasses
+    import time
+
+    from juki.net.network import DEMO_NODES, Network, NodeFailed
+    from juki.services.seeding import seed_city
+
+    shift = args.net_port - 9000  # the demo's ports are 9001… by default (--net-port 9000)
+    specs = [dataclasses.replace(s, port=s.port + shift) for s in DEMO_NODES]
+    specs = [dataclasses.replace(s, api_port=args.port, database_url=database_url, key_file=key_file)
+             if s.code == "011002" else s for s in specs]
+    root = Path(DEMO_NETWORK_DIR).resolve()
+    net = Network(root, specs).build(ca_name="juki デモ")
+    municipalities = [s.code for s in specs if s.role == "municipality"]
+    for code in municipalities[1:]:
+        node = net.node(code)
+        try:
+            if node.register.store.counts().residents == 0:
+                print(f"合成の市を作成しています / seeding {node.name} ({args.network_residents:,} residents)…", flush=True)
+                seed_city(node.register, args.network_residents, args.seed)
+        finally:
+            node.close()
+    print("住基ネットを起動しています / starting the network nodes…", flush=True)
+
+    def _stop(_sig: int, _frame: Any) -> None:  # SIGTERM stops the demo like Ctrl+C: the nodes go with it
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        net.start_all()
+    except (NodeFailed, KeyboardInterrupt) as e:
+        net.stop_all()
+        if isinstance(e, KeyboardInterrupt):
+            return 0
+        print(f"ノードを起動できませんでした / a node did not start: {e}", file=sys.stderr)
+        return 1
+    op = root / "operator"
+    print("住基ネット / the network (each node its own process, database and certificate; mutual TLS only):", flush=True)
+    for s in specs:
+        extra = f"   住民基本台帳 API / register API {register_url}" if s.api_port else ""
+        print(f"  {s.url}  {s.tier.ja:8} {s.name} ({s.role}:{s.code}){extra}", flush=True)
+    print(f"  見る / look:  uv run juki net status --network {DEMO_NETWORK_DIR}", flush=True)
+    print(f"  mTLS で読む / read with the operator certificate:  curl --cacert {op.parent}/ca/ca.pem "
+          f"--cert {op}/cert.pem --key {op}/key.pem {net.specs['000000'].url}/net/v1/records/identity/<住民票コード>",
+          flush=True)
+    print("  移行（初期データ）が全国サーバに届くまで数十秒かかります / the initial load takes a little while to reach "
+          "the national server:", flush=True)
+    done = False
+    try:
+        while True:
+            for code, proc in list(net.processes.items()):
+                if proc.poll() is not None:
+                    print(f"ノード {code} が停止しました / node {code} stopped:\n{net.log_tail(code)}", flush=True)
+                    return 1
+            if not done:
+                progress = _demo_progress(net, municipalities)
+                if progress is not None:
+                    applied, sent = progress
+                    if sent and applied >= sent:
+                        done = True
+                        print(f"  全国サーバ: {applied:,} 件の本人確認情報の更新を反映しました / the national server has every "
+                              f"notice ({applied:,}). 窓口で入力・決裁した異動は数秒で全国サーバに届きます / a change approved "
+                              "at the register now reaches it within seconds.   停止: Ctrl+C", flush=True)
+                    else:
+                        print(f"    {applied:,} / {sent:,}", flush=True)
+            time.sleep(5 if not done else 1)
+    except KeyboardInterrupt:
+        print("停止します / stopping…", flush=True)
+        return 0
+    finally:
+        net.stop_all()

@@ -89,7 +89,7 @@ def prefecture_of(code: str) -> str:
 
 @dataclass
 class NodeConfig:
-    """``node.json`` in the node directory."""
+    """``node.json`` in the node directory (paths in it are absolute or relative to the working directory)."""
 
     dir: Path
     role: Tier
@@ -101,6 +101,7 @@ class NodeConfig:
     api_host: str = "127.0.0.1"
     api_port: int | None = None  # municipality: also serve the register's API (plain HTTP, staff sessions)
     poll_seconds: float = 0.5  # how often idle workers look for work
+    key_file: str = ""  # the 個人番号 key file; default <dir>/keys.json (a municipality shares its register's)
 
     FILE = "node.json"
 
@@ -115,6 +116,10 @@ class NodeConfig:
     @property
     def identity(self) -> NodeIdentity:
         return NodeIdentity(self.role, self.code)
+
+    @property
+    def keys(self) -> Path:
+        return Path(self.key_file) if self.key_file else self.dir / "keys.json"
 
     @property
     def url(self) -> str:
@@ -316,7 +321,7 @@ class Node:
     @cached_property
     def keyring(self) -> Keyring:
         """The 個人番号 keys of this node (``keys.json``): every tier keeps the number encrypted at rest."""
-        return Keyring.load_or_create(self.dir / "keys.json")
+        return Keyring.load_or_create(self.config.keys)
 
     @cached_property
     def tls(self) -> TlsMaterial:
@@ -342,8 +347,7 @@ class Node:
             raise RuntimeError("only a municipality node has a register")
         from juki.config import Register, Settings
 
-        reg = Register(Settings(database_url=self.config.database_url, key_file=self.dir / "keys.json",
-                                lg_code=self.code))
+        reg = Register(Settings(database_url=self.config.database_url, key_file=self.config.keys, lg_code=self.code))
         reg.clock = self.clock
         return reg
 

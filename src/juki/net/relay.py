@@ -57,6 +57,7 @@ class Relay:
         self._make_client = client
         self._client: httpx.Client | None = None
         self.batch = batch
+        self._started = False  # the first round after a (re)start ignores the stored back-off
 
     def close(self) -> None:
         if self._client is not None:
@@ -68,8 +69,9 @@ class Relay:
         now = self.store.clock()
         with self.store.engine.begin() as conn:
             d = self.store.delivery(conn, self.destination)
-        if d.next_attempt_at is not None and d.next_attempt_at > now:
+        if self._started and d.next_attempt_at is not None and d.next_attempt_at > now:
             return min((d.next_attempt_at - now).total_seconds(), idle * 4)
+        self._started = True
         entries = self.store.outbound_after(d.acked_through, self.batch)
         if not entries and d.attempts == 0 and d.last_success_at is not None and (now - d.last_success_at) < dt.timedelta(seconds=30):
             return idle

@@ -44,6 +44,9 @@ from .pki import NodeIdentity, PkiError, RevocationList, identity_of, load_certi
 log = logging.getLogger("juki.net.tls")
 
 HANDSHAKE_TIMEOUT = 10.0
+SHUTDOWN_TIMEOUT = 2.0
+"""Seconds a closing connection waits for the peer's close_notify (asyncio's default, 30 s, would hold a
+server's shutdown while a peer keeps an idle pooled connection open)."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,7 @@ REFUSAL_JA = {
     "not_tls": "TLSでない接続",
     "timeout": "ハンドシェイクのタイムアウト",
     "handshake_failed": "TLSハンドシェイク失敗",
+    "peer_alert": "相手方が当ノードの証明書を拒否",
 }
 
 
@@ -118,6 +122,8 @@ def classify(exc: BaseException) -> str:
         return "handshake_failed"
     reason = str(getattr(exc, "reason", "") or "").upper()
     text = str(exc).upper()
+    if "ALERT" in reason:  # the peer refused *our* certificate (e.g. SSLV3_ALERT_CERTIFICATE_EXPIRED)
+        return "peer_alert"
     if "PEER_DID_NOT_RETURN_A_CERTIFICATE" in (reason + text) or "CERTIFICATE REQUIRED" in text:
         return "no_certificate"
     if reason in ("HTTP_REQUEST", "WRONG_VERSION_NUMBER", "UNSUPPORTED_PROTOCOL") or "HTTP_REQUEST" in text:
@@ -262,7 +268,8 @@ def protocol_class(gate: Gate) -> type[H11Protocol]:
             address = _address(raw)
             try:
                 tls = await self.loop.start_tls(raw, self, gate.context, server_side=True,
-                                                ssl_handshake_timeout=gate.handshake_timeout)
+                                                ssl_handshake_timeout=gate.handshake_timeout,
+                                                ssl_shutdown_timeout=SHUTDOWN_TIMEOUT)
             except (TimeoutError, OSError, ConnectionError) as e:
                 raw.close()
                 refusal = Refusal(classify(e), address, f"{type(e).__name__}: {e}")
