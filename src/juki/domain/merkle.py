@@ -52,9 +52,16 @@ def _h(data: bytes) -> bytes:
 
 
 def record_digest(items: Mapping[str, object]) -> bytes:
-    """The digest of one record: its items as canonical JSON (sorted keys, no spaces, UTF-8 as is)."""
-    text = json.dumps(items, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
-    return _h(text.encode("utf-8"))
+    """The digest of one record: its items in key order, each ``key␞value``, joined by ␟ (the ASCII unit
+    and record separators, which no item of 本人確認情報 contains); a value that is not text is written
+    as canonical JSON first.  Key order makes it independent of how the mapping was built."""
+    parts = []
+    for key in sorted(items):
+        value = items[key]
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True,
+                                                                separators=(",", ":"), default=str)
+        parts.append(f"{key}\x1e{text}")
+    return _h("\x1f".join(parts).encode("utf-8"))
 
 
 def depth_for(records: int) -> int:
