@@ -71,3 +71,20 @@ def test_malformed_requests_are_refused():
             sessions.children(sid, bad)
     with pytest.raises(NotFound):
         sessions.answer("drop", {"session": sid})
+
+
+def test_sessions_that_fetch_again_keep_only_their_tree():
+    master = records(1000, seed=9)
+    copy = {c: dict(r) for c, r in master.items()}
+    code = sorted(copy)[3]
+    copy[code]["name"] = "別名"
+    fetched = []
+
+    def fetch(lg, codes):
+        fetched.append(list(codes))
+        return [copy[c] for c in codes if c in copy]
+
+    sessions = cs.TreeSessions(lambda lg: copy.values(), fetch=fetch)
+    report = cs.compare("011002", "national", master.values(), sessions.answer)
+    assert [(f.juminhyo_code, f.items) for f in report.findings] == [(code, ("name",))]
+    assert fetched == [[code]]

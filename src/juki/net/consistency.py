@@ -107,8 +107,13 @@ class TreeSession:
 class TreeSessions:
     """Open comparisons at the answering node (prefecture or national), each a hash tree kept briefly."""
 
-    def __init__(self, records: Records, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, records: Records, *, fetch: Callable[[str, list[str]], Iterable[Mapping[str, Any]]] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """``records(lg_code)``: every record of a municipality (for the tree); ``fetch(lg_code, codes)``:
+        some of them again (for the ``records`` step).  Without ``fetch`` a session keeps its records in
+        memory; a node passes one so that a session holds only its tree (~30 bytes per record)."""
         self.records = records
+        self.fetch = fetch
         self.clock = clock
         self._sessions: dict[str, TreeSession] = {}
         self._lock = threading.Lock()
@@ -117,17 +122,28 @@ class TreeSessions:
         if not isinstance(depth, int) or not 1 <= depth <= mk.MAX_DEPTH:
             raise InvalidInput(Problem("depth", "NET-10/depth", f"深さは1から{mk.MAX_DEPTH}です。",
                                        f"The depth is between 1 and {mk.MAX_DEPTH}."))
-        rows = [check_items(r) for r in self.records(lg_code)]
-        by_code = {r["juminhyo_code"]: r for r in rows}
-        tree = mk.HashTree(((c, mk.record_digest(r)) for c, r in by_code.items()), depth)
+        kept: dict[str, dict[str, Any]] = {}
+        digests: dict[str, bytes] = {}
+        for r in self.records(lg_code):
+            items = check_items(r)
+            digests[items["juminhyo_code"]] = mk.record_digest(items)
+            if self.fetch is None:
+                kept[items["juminhyo_code"]] = items
+        tree = mk.HashTree(digests.items(), depth)
+        fetch = self.fetch
+
+        def records(codes: list[str]) -> list[dict[str, Any]]:
+            if fetch is None:
+                return [kept[c] for c in codes if c in kept]
+            return [check_items(r) for r in fetch(lg_code, codes)]
+
         sid = secrets.token_urlsafe(16)
         with self._lock:
             now = self.clock()
             for k in [k for k, s in self._sessions.items() if now - s.opened > SESSION_SECONDS]:
                 del self._sessions[k]
-            self._sessions[sid] = TreeSession(lg_code, depth, tree, len(by_code), now,
-                                              lambda codes: [by_code[c] for c in codes if c in by_code])
-        return {"session": sid, "root": _b64(tree.root), "count": len(by_code)}
+            self._sessions[sid] = TreeSession(lg_code, depth, tree, len(digests), now, records)
+        return {"session": sid, "root": _b64(tree.root), "count": len(digests)}
 
     def session(self, sid: str) -> TreeSession:
         with self._lock:
@@ -333,7 +349,7 @@ RULES = {
 OPERATIONS = ("open", "children", "entries", "records", "result")
 
 
-def node_records(node: Node, lg_code: str) -> Iterator[dict[str, Any]]:
+def node_records(node: Node, lg_code: str, codes: list[str] | None = None) -> Iterator[dict[str, Any]]:
     """The compared items of every current 本人確認情報 record of municipality ``lg_code`` in ``node``'s
     file.  Only current records (現存) are compared: a person who moved to another municipality is current
     there, and removed there is history; a record current at the other side but not here is a difference
@@ -343,6 +359,8 @@ def node_records(node: Node, lg_code: str) -> Iterator[dict[str, Any]]:
         t.file == RecordFile.IDENTITY.value, t.state == RecordState.CURRENT.value)
     if node.role is not Tier.MUNICIPALITY:
         q = q.where(t.origin == lg_code)
+    if codes is not None:
+        q = q.where(t.juminhyo_code.in_(codes))
     keyring = node.keyring
     with node.engine.connect() as conn:
         for r in conn.execution_options(yield_per=5000).execute(q):

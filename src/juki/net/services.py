@@ -150,7 +150,8 @@ class NetServices:
     def sessions(self) -> TreeSessions:
         from .consistency import TreeSessions, node_records
 
-        return TreeSessions(lambda lg: node_records(self.node, lg))
+        return TreeSessions(lambda lg: node_records(self.node, lg),
+                            fetch=lambda lg, codes: node_records(self.node, lg, codes))
 
     # -- prefecture ---------------------------------------------------------------------------------
 
