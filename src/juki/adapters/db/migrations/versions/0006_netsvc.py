@@ -1,4 +1,6 @@
-"""住基ネット services: 個人番号 generation, 特例転入, deliveries to peers (NET-6, NET-7).
+"""住基ネット services: 個人番号 generation and requests, 特例転入 and deliveries to peers, the card system and
+送付先情報 receipts, the prefecture's provision log, approvals, 附票 temporary area and 訂正等の申出
+(NET-6..NET-9, PRF-5..PRF-8).
 
 Revision ID: 0006_netsvc
 Revises: 0001
