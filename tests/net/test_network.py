@@ -5,6 +5,8 @@ expired certificate) lose and double nothing, and afterwards every tier agrees."
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
 import random
 import shutil
@@ -24,6 +26,7 @@ from juki.net.store import Alert
 from juki.net.tables import net_cursors
 from juki.services.seeding import seed_city
 
+from ..conftest import _create_pg_database
 from ..net.changes import change, move_within
 from ..unit.registry import address, chiba_address, person
 from .support import (
@@ -268,3 +271,28 @@ def test_the_fuhyo_file_follows_at_every_tier(hokkaido: Network) -> None:
         r = c.get(f"/net/v1/records/{RecordFile.FUHYO.value}/{code}")
         assert r.status_code == 200 and "individual_number" not in r.json()["record"]
         assert r.json()["record"]["managing_lg_code"] == "011002"
+
+
+@pytest.mark.postgres
+def test_nodes_on_postgresql_keep_every_tier_in_step(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Each node on its own PostgreSQL database (the production engine), processes and TLS as above."""
+    with contextlib.ExitStack() as stack:
+        urls = [stack.enter_context(contextlib.contextmanager(_create_pg_database)(request)) for _ in range(3)]
+        base = specs(("municipality", "011002", "札幌市"), ("prefecture", "010006", "北海道"), ("national", "000000", "全国サーバ"))
+        net = Network(tmp_path / "net", [dataclasses.replace(s, database_url=u) for s, u in zip(base, urls, strict=True)]).build()
+        try:
+            seed(net, "011002", 60, 7)
+            net.start_all()
+            wait_until(lambda: applied_everywhere(net, ["011002"], ["010006", "000000"]), what="initial load on PostgreSQL")
+            sapporo = net.node("011002")
+            try:
+                p = next(x for x in (sapporo.register.store.person_current(f"{i:010d}") for i in range(1, 60))
+                         if x and x.is_resident)
+                members = list(sapporo.register.store.household_current(p.household_id).member_ids)
+                move_within(sapporo.register, p.household_id, members, TODAY)
+            finally:
+                sapporo.close()
+            wait_until(lambda: applied_everywhere(net, ["011002"], ["010006", "000000"]), what="the 転居 on PostgreSQL")
+            assert_consistent(net, ["011002"], ["010006", "000000"])
+        finally:
+            net.stop_all()

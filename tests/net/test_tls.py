@@ -91,11 +91,12 @@ def test_connections_without_a_valid_certificate_are_refused_and_audited(layout:
         "no_certificate": lambda: httpx.Client(verify=ssl.create_default_context(cafile=str(layout.root / "ca" / "ca.pem"))),
         "not_tls": lambda: httpx.Client(),
     }
-    for reason, make in attempts.items():
+    for n, (reason, make) in enumerate(attempts.items(), start=1):
         with make() as c, pytest.raises(httpx.HTTPError):
             c.get((url if reason != "not_tls" else url.replace("https", "http")) + "/net/v1/status")
-    refused = wait_until(lambda: len(audit_rows(prefecture.node, "net.refused")) == len(attempts)
-                         and audit_rows(prefecture.node, "net.refused"), what="refusals audited")
+        # the refusal is audited off the event loop: wait for it before the next attempt (keeps the order)
+        wait_until(lambda n=n: len(audit_rows(prefecture.node, "net.refused")) == n, what=f"refusal {reason} audited")
+    refused = audit_rows(prefecture.node, "net.refused")
     assert [r["detail"]["reason"] for r in refused] == list(attempts)
     assert all(r["outcome"] == "denied" for r in refused)
     assert refused[1]["user_id"] == "municipality:011002" and refused[1]["detail"]["serial"] == revoked.serial
@@ -149,3 +150,32 @@ def test_every_request_scope_carries_the_verified_peer_certificate(layout: Netwo
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def test_a_node_route_without_a_peer_rule_refuses_to_build(layout: Network, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    from fastapi import APIRouter
+
+    from juki.net import node as node_module
+    from juki.net.node import create_node_app
+
+    feature = types.ModuleType("juki.net.unruled")
+    feature.ROLES = frozenset({Tier.PREFECTURE})  # type: ignore[attr-defined]
+    feature.RULES = {}  # type: ignore[attr-defined]
+
+    def router(_node: Node) -> APIRouter:
+        r = APIRouter(prefix="/net/v1")
+        r.add_api_route("/open", lambda: {}, name="open_door")
+        return r
+
+    feature.router = router  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "juki.net.unruled", feature)
+    monkeypatch.setattr(node_module, "FEATURES", (*node_module.FEATURES, "unruled"))
+    node = layout.node("010006")
+    try:
+        with pytest.raises(RuntimeError, match="open_door"):
+            create_node_app(node)
+    finally:
+        node.close()

@@ -214,11 +214,6 @@ class IdentityUpdate:
     old_juminhyo_code: str = ""  # 旧住民票コード (a 住民票コードの変更 names the code it replaces)
     reason_detail: str = ""  # 異動事由詳細
 
-    @property
-    def four_items(self) -> tuple[str, dt.date, str, str]:
-        """4情報 (氏名, 生年月日, 性別, 住所)."""
-        return (self.name, self.birth_date, self.sex, self.address)
-
     def same_person_items(self, other: IdentityUpdate) -> list[str]:
         """The items other than the address (and the bookkeeping) in which ``other`` differs."""
         names = ("juminhyo_code", "name", "name_kana", "birth_date", "sex", "individual_number",

@@ -116,10 +116,6 @@ class CsIntake:
             taken += 1
         return taken
 
-    def halted(self) -> bool:
-        with self.engine.connect() as conn:
-            return self.store.open_alert(conn, SCOPE) is not None
-
     # -- one outbox row ----------------------------------------------------------------------------
 
     def take(self, event_seq: int, *, force: bool = False) -> bool:

@@ -106,8 +106,7 @@ class Network:
         for spec in self.specs.values():
             d = self.dir(spec.code)
             config = NodeConfig(dir=d, role=spec.tier, code=spec.code, name=spec.name, port=spec.port,
-                                api_port=spec.api_port, database_url=spec.database_url, key_file=spec.key_file,
-                                poll_seconds=0.2)
+                                api_port=spec.api_port, database_url=spec.database_url, key_file=spec.key_file)
             config.save()
             if not (d / "cert.pem").exists():
                 ca.issue(NodeIdentity(spec.tier, spec.code), d, name=spec.name)

@@ -46,13 +46,13 @@ import httpx
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from sqlalchemy.engine import Engine
 
 from juki import __version__
 from juki.adapters.db.engine import make_engine
 from juki.adapters.keys import Keyring
 from juki.api.common import error_response
+from juki.api.security import api_routes
 from juki.clock import Clock, utcnow
 from juki.domain.errors import Conflict, Forbidden, InvalidInput, JukiError, NotFound, Problem, RuleViolation
 from juki.domain.identifiers import with_lg_check_digit
@@ -100,7 +100,7 @@ class NodeConfig:
     database_url: str = ""  # default: sqlite:///<dir>/node.db
     api_host: str = "127.0.0.1"
     api_port: int | None = None  # municipality: also serve the register's API (plain HTTP, staff sessions)
-    poll_seconds: float = 0.5  # how often idle workers look for work
+    poll_seconds: float = 0.1  # how often idle workers look for work (the register's outbox, the inbox)
     key_file: str = ""  # the 個人番号 key file; default <dir>/keys.json (a municipality shares its register's)
 
     FILE = "node.json"
@@ -182,9 +182,6 @@ class PeerDirectory:
                            for p in data.get("peers", [])}
             self._mtime = mtime
         return self._peers
-
-    def all(self) -> list[PeerEntry]:
-        return sorted(self._load().values(), key=lambda p: (p.tier.value, p.code))
 
     def get(self, code: str) -> PeerEntry:
         try:
@@ -527,7 +524,7 @@ def create_node_app(node: Node) -> FastAPI:
 
     for feature in features:
         app.include_router(feature.router(node))
-    missing = sorted({r.name for r in app.routes if isinstance(r, APIRoute)} - set(rules))
+    missing = sorted({r.name for r in api_routes(app.routes)} - set(rules))
     if missing:
         raise RuntimeError(f"node routes without a peer rule (add them to the feature module's RULES): {missing}")
     return app

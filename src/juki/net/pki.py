@@ -139,31 +139,26 @@ def load_certificate(path: Path) -> x509.Certificate:
         raise PkiError(f"cannot read the certificate {path}: {e}") from None
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write a secret file readable by its owner only (created with mode 0600, replaced atomically)."""
+def _write(path: Path, data: bytes, mode: int) -> None:
+    """Write a file created with ``mode`` (0600 for a secret), replaced atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        os.fchmod(fd, 0o600)
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    _write(path, data, 0o600)
 
 
 def _write_public(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _write(path, data, 0o644)
 
 
 def _load_private_key(path: Path) -> ec.EllipticCurvePrivateKey:
