@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
@@ -54,6 +54,9 @@ class Register:
         self.password_hasher = password_hasher  # argon2id with argon2-cffi's defaults unless given (tests)
         self.clock: Clock = utcnow
         """Every service reads the time through here, so tests (and the demo) can move it."""
+        self.net: Any = None
+        """The 住基ネット services of the municipality node this register runs in (set by the node,
+        :mod:`juki.net.services`); None for a register served on its own."""
 
     def now(self) -> dt.datetime:
         return self.clock()

@@ -224,7 +224,9 @@ def parser() -> argparse.ArgumentParser:
     register_certificate_commands(sub)
     register_issuance_commands(sub)
     register_pki_commands(sub)
-    register_net_commands(sub)
+    from juki.cli.netsvc import register_netsvc_commands
+
+    register_netsvc_commands(register_net_commands(sub))
     return p
 
 

@@ -105,6 +105,11 @@ AMENDING: frozenset[ChangeKind] = frozenset({
 })
 """異動事由 that amend an existing record (修正; a 取消 restores or voids)."""
 
+RESYNC_DETAIL = "整合性確認による再送"
+"""異動事由詳細 of a notice the CS re-sends to repair a difference found by 整合性確認 (NET-10): it restates
+the master's current record, so the receivers replace theirs without the logic checks (PRF-2), as for a
+移行 (initial load); the format checks still apply."""
+
 NOTIFIED_REASONS: frozenset[ChangeKind] = ENTERING | LEAVING | AMENDING | {ChangeKind.INITIAL_LOAD}
 """Every 異動事由 an update may carry; 世帯 changes alone never change 本人確認情報 (住基法30条の6)."""
 
@@ -673,7 +678,7 @@ def logic_problems(u: IdentityUpdate | FuhyoUpdate, current: IdentityUpdate | Fu
         assert current is None or isinstance(current, FuhyoUpdate)
         return _fuhyo_logic(u, current)
     assert current is None or isinstance(current, IdentityUpdate)
-    if u.reason is ChangeKind.INITIAL_LOAD:
+    if u.reason is ChangeKind.INITIAL_LOAD or u.reason_detail == RESYNC_DETAIL:
         return []
     here = current is not None and current.origin == u.origin
     live_here = here and current is not None and current.state is RecordState.CURRENT

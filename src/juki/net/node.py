@@ -71,7 +71,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("juki.net")
 
-FEATURES: tuple[str, ...] = ("status", "updates")
+FEATURES: tuple[str, ...] = ("status", "updates", "numbers", "transfer", "cards", "sending", "search", "consistency")
 """Modules under ``juki.net`` that add routes (and workers) to a node; net-svc adds its own here."""
 
 NODE_ROLES = (Tier.MUNICIPALITY, Tier.PREFECTURE, Tier.NATIONAL)

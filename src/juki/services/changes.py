@@ -223,6 +223,33 @@ class ChangeService:
                          {"request_id": request_id, "event_seq": seq, "kind": outcome.kind.value})
         return Approved(request_id, seq, outcome)
 
+    def apply_notice(
+        self,
+        kind: ChangeKind | str,
+        payload: dict[str, Any],
+        *,
+        actor: Actor,
+        legal_basis: str,
+        effective_date: dt.date,
+        case_ref: str = "",
+    ) -> tuple[int, Outcome]:
+        """A change the register makes on a notice from the 住基ネット, with no clerk entering it: the
+        designation of a 個人番号 that 機構 generated (番号法7条1項, NET-7) and the 転出確定 on a 転入通知
+        (住基法9条1項, NET-6).  Nothing is typed by a person, so there is no second person to confirm it
+        (REG-R3 covers what people enter): it is decided and applied in one transaction with origin
+        通知, entered and approved by ``actor`` (the network service's system id), and audited.  Returns the
+        event's seq and the outcome."""
+        command = command_from_json(kind, payload)
+        provenance = Provenance(Origin.NOTICE, legal_basis, effective_date, self.today(), actor.user_id,
+                                actor.terminal, case_ref)
+        with self.store.transaction() as tx:
+            ctx = self._context(tx, command, provenance, _StoreIds(tx))
+            outcome = decide(command, ctx)
+            seq = tx.apply(outcome, provenance, approved_by=actor.user_id, request_id=None, expected_versions={})
+            self._record(tx, actor, "change.notice", [p.person_id for p in outcome.persons],
+                         {"event_seq": seq, "kind": outcome.kind.value, "case_ref": case_ref})
+        return seq, outcome
+
     def return_request(self, request_id: int, *, actor: Actor, reason: str) -> None:
         """差戻し: back to the clerk with a reason; the request is closed and entered anew."""
         self._decide(request_id, actor, "returned", reason)

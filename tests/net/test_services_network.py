@@ -1,0 +1,410 @@
+"""The 住基ネット services between real nodes (NET-4, NET-6, NET-7, NET-8, NET-9, NET-10, PRF-5..PRF-9):
+five node processes on loopback, each with its own database and certificate, talking mutual TLS only.
+
+札幌市 (011002) and 千葉市 (121002) are municipalities in two prefectures (北海道 010006, 千葉県 120006);
+000000 is the national server.  The test process acts for a node where a clerk or an operator would
+(opening the node's own directory: its database, key ring and certificate), and the node processes do
+the rest with their workers.  Waiting is by polling with a generous limit (never a timed assertion).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from juki.domain import transfer as tr
+from juki.domain.cards import CardEvent, CardNotice
+from juki.domain.errors import InvalidInput, RuleViolation
+from juki.domain.identity import RecordFile
+from juki.domain.identity_search import IdentityQuery, Scope
+from juki.domain.model import Address
+from juki.net import consistency as cs
+from juki.net.cards import report_card_event
+from juki.net.network import Network, NodeSpec
+from juki.net.pki import NATIONAL_CODE
+from juki.net.provision import disclosure_pdf
+from juki.net.services import services
+from juki.net.svc_tables import number_notice_receipts
+from juki.net.tables import net_records
+from juki.net.transfer import card_check_of, former_of
+from juki.services.changes import Actor
+
+from ..unit.registry import address, chiba_address, person
+from .changes import change
+from .support import audit_rows, free_port, wait_until
+
+SAPPORO, CHIBA, HOKKAIDO, CHIBA_PREF = "011002", "121002", "010006", "120006"
+CLERK, CHIEF = Actor("clerk1", "T001"), Actor("chief1", "T002")
+SERIAL = "SP0000000001"
+
+pytestmark = pytest.mark.slow
+
+
+def wait(what: str, check: Callable[[], Any]) -> Any:
+    return wait_until(check, what=what)
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
+    root = tmp_path_factory.mktemp("svcnet")
+    network = Network(root, [
+        NodeSpec("municipality", SAPPORO, "札幌市", free_port()),
+        NodeSpec("municipality", CHIBA, "千葉市", free_port(), api_port=free_port()),
+        NodeSpec("prefecture", HOKKAIDO, "北海道", free_port()),
+        NodeSpec("prefecture", CHIBA_PREF, "千葉県", free_port()),
+        NodeSpec("national", NATIONAL_CODE, "全国サーバ", free_port()),
+    ]).build()
+    network.start_all()
+    nodes = {code: network.node(code) for code in network.specs}
+    network.opened = nodes  # type: ignore[attr-defined]
+    try:
+        yield network
+    finally:
+        network.stop_all()
+        for n in nodes.values():
+            services(n).close()
+            n.close()
+
+
+def node(net: Network, code: str) -> Any:
+    return net.opened[code]  # type: ignore[attr-defined]
+
+
+def record(net: Network, code: str, juminhyo_code: str) -> Any:
+    return node(net, code).store.record_of(RecordFile.IDENTITY, juminhyo_code)
+
+
+def issue_card_and_move_out(net: Network, mover: Any, serial: str) -> dt.date:
+    """At 札幌市: the card is issued (NET-9 交付, delivered to 機構 by the node's worker), then the 転出."""
+    reg = node(net, SAPPORO).register
+    with reg.engine.begin() as conn:
+        report_card_event(conn, CardNotice(CardEvent.ISSUE, serial, mover.juminhyo_code, SAPPORO, mover.address_since,
+                                           dt.date(2036, 3, 3)), now=reg.now(), dedupe_key=f"issue:{serial}")
+    wait("the card at 機構", lambda: services(node(net, NATIONAL_CODE)).cards.card(serial))
+    today = reg.changes.today()
+    change(reg, "move_out", {"household_id": mover.household_id, "person_ids": [mover.person_id],
+                             "destination": chiba_address()}, today)
+    return today
+
+
+def test_number_generation_and_designation_between_nodes(net: Network) -> None:
+    """NET-7, NET-8: a newborn's 生成要求 goes to 機構, the answer is designated, the designation reaches
+    the prefecture and the national server like any change, and 送付先情報 reaches the card system."""
+    reg = node(net, SAPPORO).register
+    family = change(reg, "move_in", {"persons": [person(individual_number="123456789018"),
+                                                 person("札幌　花子", "サッポロ　ハナコ", "1982-07-07", "2", "妻")],
+                                     "address": address(block="7番"), "prior_address": chiba_address()}, dt.date(2026, 4, 1))
+    hid = family.outcome.households[0].household_id
+    born = change(reg, "birth", {"household_id": hid, "child": person("札幌　一郎", "サッポロ　イチロウ", "2026-04-10", "1", "子")},
+                  dt.date(2026, 4, 10))
+    child = next(p for p in born.outcome.persons if p.relationship == "子")
+    number = wait("the child's number designated",
+                  lambda: reg.store.person_current(child.person_id).individual_number)
+    national = services(node(net, NATIONAL_CODE)).numbering
+    assert national.current_number(child.juminhyo_code) == number
+    for tier in (HOKKAIDO, NATIONAL_CODE):
+        wait(f"the number at {tier}", lambda t=tier: (r := record(net, t, child.juminhyo_code)) is not None
+             and r.individual_number == number)
+    with node(net, NATIONAL_CODE).engine.connect() as conn:
+        receipts = wait("送付先情報 received", lambda: conn.execute(
+            sa.select(number_notice_receipts.c.juminhyo_code)).scalars().all())
+    assert child.juminhyo_code in receipts
+    views = services(node(net, SAPPORO)).designation.requests()
+    assert {v.juminhyo_code for v in views if v.status == "designated"} >= {child.juminhyo_code}
+
+
+def test_special_move_in_between_two_prefectures(net: Network) -> None:
+    """NET-6, NET-9: card check, 転出証明書情報 over the network, the 転入 with four eyes, 転入通知 back, the
+    prefectural and national updates, 継続利用 of the card."""
+    sapporo, chiba = node(net, SAPPORO), node(net, CHIBA)
+    old = sapporo.register
+    out = change(old, "move_in", {"persons": [person("函館　二郎", "ハコダテ　ジロウ", "1975-03-03", "1", "世帯主",
+                                                     individual_number="621498320257")],
+                                  "address": address(block="8番"), "prior_address": chiba_address()}, dt.date(2026, 4, 2))
+    mover = out.outcome.persons[0]
+    today = issue_card_and_move_out(net, mover, SERIAL)
+
+    new = services(chiba)
+    received = new.transfer.fetch_certificate(juminhyo_code=mover.juminhyo_code, from_lg_code="011011",
+                                              card_serial=SERIAL, actor=CLERK, card_check=card_check_of(chiba),
+                                              former=former_of(chiba), case_ref="千葉-1")
+    assert received.from_lg_code == SAPPORO and received.certificate["persons"][0]["individual_number"] == "************"
+    sub = new.transfer.submit_move_in(received.id, tr.Arrival(address=Address(**{**chiba_address(), "block": "3番3号"})),
+                                      actor=CLERK, effective_date=today, notified_date=today)
+    approved = chiba.register.changes.approve(sub.request_id, actor=CHIEF)
+    entered = approved.outcome.persons[0]
+    assert entered.juminhyo_code == mover.juminhyo_code
+    assert chiba.register.store.person_current(entered.person_id).individual_number == "621498320257"
+
+    wait("転出確定 at 札幌市", lambda: old.store.person_current(mover.person_id).move_out_confirmed)
+    assert old.store.person_current(mover.person_id).moved_out_to.block == "3番3号"
+    wait("継続利用 at 機構", lambda: services(node(net, NATIONAL_CODE)).cards.card(SERIAL).lg_code == CHIBA)
+    wait("千葉県 has the person", lambda: (r := record(net, CHIBA_PREF, mover.juminhyo_code)) is not None
+         and r.origin == CHIBA and r.state == "current")
+    wait("機構 has the person at 千葉市", lambda: (r := record(net, NATIONAL_CODE, mover.juminhyo_code)) is not None
+         and r.origin == CHIBA and r.state == "current")
+    # a second fetch for a confirmed move-out is refused by the former municipality, and nothing is kept
+    with pytest.raises(RuleViolation) as e:
+        new.transfer.fetch_certificate(juminhyo_code=mover.juminhyo_code, from_lg_code=SAPPORO, card_serial=SERIAL,
+                                       actor=CLERK, card_check=card_check_of(chiba), former=former_of(chiba))
+    assert e.value.problems[0].rule in ("NET-6/confirmed", "NET-6/no-move-out")
+
+
+def test_search_goes_local_then_prefecture_then_national(net: Network) -> None:
+    """NET-4: a 千葉市 clerk finds a 札幌市 resident through 千葉県 and the national server; too little is
+    refused; every node on the way audits the search."""
+    reg = node(net, SAPPORO).register
+    out = change(reg, "move_in", {"persons": [person("小樽　三郎", "オタル　サブロウ", "1966-06-06", "1")],
+                                  "address": address(block="9番"), "prior_address": chiba_address()}, dt.date(2026, 4, 3))
+    code = out.outcome.persons[0].juminhyo_code
+    wait("機構 has 小樽", lambda: record(net, NATIONAL_CODE, code) is not None)
+    search = services(node(net, CHIBA)).search
+    result = search.search(IdentityQuery(name="小樽　三郎", birth_date=dt.date(1966, 6, 6)), scope=Scope.NATIONAL,
+                           operator="clerk1", number=False)
+    assert [r["juminhyo_code"] for r in result["results"]] == [code]
+    assert result["asked"] == [CHIBA, CHIBA_PREF, NATIONAL_CODE]
+    assert result["results"][0]["found_at"] == NATIONAL_CODE
+    local = search.search(IdentityQuery(name="小樽　三郎", birth_date=dt.date(1966, 6, 6)), scope=Scope.LOCAL,
+                          operator="clerk1", number=False)
+    assert local["results"] == []
+    with pytest.raises(InvalidInput):
+        search.search(IdentityQuery(name="小樽　三郎", sex="1"), scope=Scope.NATIONAL, operator="clerk1", number=False)
+    for tier in (CHIBA_PREF, NATIONAL_CODE):
+        with node(net, tier).engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT user_id, subject_ids FROM audit_entries WHERE action = 'search'")).all()
+        assert any("clerk1@" in r.user_id and code in r.subject_ids for r in rows), tier
+
+
+def test_consistency_check_finds_and_repairs_differences(net: Network) -> None:
+    """NET-10, PRF-9: the CS compares its file with 北海道's and 機構's by hash tree, finds what was
+    damaged there, and repairs it by re-sending on the stream."""
+    sapporo = node(net, SAPPORO)
+    reg = sapporo.register
+    names = [("整合　一郎", "セイゴウ　イチロウ"), ("整合　二郎", "セイゴウ　ジロウ"), ("整合　三郎", "セイゴウ　サブロウ")]
+    people = [change(reg, "move_in", {"persons": [person(kanji, kana, f"1990-01-0{n}", "1")],
+                                      "address": address(block=f"2{n}番"), "prior_address": chiba_address()},
+                     dt.date(2026, 4, 4)).outcome.persons[0] for n, (kanji, kana) in enumerate(names, start=1)]
+    for tier in (HOKKAIDO, NATIONAL_CODE):  # with their designated numbers (NET-7), before anything is damaged
+        wait(f"{tier} has them", lambda t=tier: all((r := record(net, t, p.juminhyo_code)) is not None
+                                                   and r.individual_number for p in people))
+    before = cs.check(sapporo, HOKKAIDO)
+    assert before.consistent, before.summary()
+    # damage the prefecture's copy (as a fault would): one record's address, one record gone
+    pref = node(net, HOKKAIDO)
+    t = net_records.c
+    with pref.engine.begin() as conn:
+        notice = dict(conn.execute(sa.select(t.notice).where(t.file == "identity",
+                                                             t.juminhyo_code == people[0].juminhyo_code)).scalar_one())
+        notice["address"] = "北海道札幌市中央区改ざん1番"
+        conn.execute(net_records.update().where(t.file == "identity", t.juminhyo_code == people[0].juminhyo_code)
+                     .values(notice=notice))
+        conn.execute(net_records.delete().where(t.file == "identity", t.juminhyo_code == people[1].juminhyo_code))
+    report = cs.check(sapporo, HOKKAIDO)
+    found = {(f.juminhyo_code, f.kind.value, f.items) for f in report.findings}
+    assert found == {(people[0].juminhyo_code, "differs", ("address",)), (people[1].juminhyo_code, "missing_remote", ())}
+    assert report.bytes_sent + report.bytes_received < 20_000
+    cs.repair_at(sapporo, report)
+    assert sorted(report.resent) == sorted([people[0].juminhyo_code, people[1].juminhyo_code])
+    wait("the prefecture repaired", lambda: cs.check(sapporo, HOKKAIDO).consistent)
+    assert cs.check(sapporo, NATIONAL_CODE).consistent
+    with pref.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT detail FROM audit_entries WHERE action = 'consistency.result'")).all()
+    assert rows
+
+
+def test_prefecture_provides_logs_and_discloses(net: Network) -> None:
+    """PRF-5..PRF-7: configured uses only, every provision and refusal logged, 開示 with the provision record."""
+    reg = node(net, SAPPORO).register
+    out = change(reg, "move_in", {"persons": [person("旭川　四郎", "アサヒカワ　シロウ", "1955-05-05", "1",
+                                                     individual_number="200000000000")],
+                                  "address": address(block="44番"), "prior_address": chiba_address()}, dt.date(2026, 4, 5))
+    code = out.outcome.persons[0].juminhyo_code
+    wait("北海道 has 旭川", lambda: record(net, HOKKAIDO, code) is not None)
+    prov = services(node(net, HOKKAIDO)).provision
+    operator = Actor("pref-op", "PT01")
+    prov.load_uses([{"code": "別表第6-1", "channel": "provision", "recipient": "kyoiku", "recipient_name": "教育委員会",
+                     "affair": "特別支援学校への就学奨励", "legal_basis": "住基法第30条の15第2項・別表第6",
+                     "items": ["juminhyo_code", "name", "birth_date", "sex", "address"], "valid_from": "2015-06-01"}],
+                   actor=operator)
+    got = prov.provide(recipient="kyoiku", use_code="別表第6-1",
+                       query=IdentityQuery(name="旭川　四郎", birth_date=dt.date(1955, 5, 5)), actor=operator)
+    assert [r["juminhyo_code"] for r in got.records] == [code] and "individual_number" not in got.records[0]
+    from juki.domain.errors import Forbidden
+
+    with pytest.raises(Forbidden):
+        prov.provide(recipient="keisatsu", use_code="別表第6-1", query=IdentityQuery(juminhyo_code=code), actor=operator)
+    doc = prov.disclose(code, actor=operator, identity_check="個人番号カード")
+    assert [p["recipient"] for p in doc["provided"]] == ["kyoiku"]
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(disclosure_pdf(doc, prefecture="北海道"))
+    text = "".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
+    assert "旭川" in text and "kyoiku" in text and "本人確認情報開示書" in text
+    outcomes = [e["outcome"] for e in prov.log_entries()]
+    assert outcomes.count("refused") == 1 and outcomes.count("provided") >= 2
+
+
+def test_fuhyo_number_for_a_person_abroad_and_batch_provision(net: Network, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PRF-8: a 国外転出者's 附票本人確認情報 carries the 個人番号 only for a 番号法 use, taken from the
+    本人確認情報 file into the temporary area and deleted after its period.  PRF-5: a batch file from a
+    designated terminal only, a large output only with a prior approval by someone else."""
+    from juki.domain import provision as pv
+    from juki.domain.errors import Forbidden
+    from juki.net.provision import NodeFiles, ProvisionService
+    from juki.net.svc_tables import fuhyo_number_temp
+
+    from ..clock import Clock
+    from .changes import HONSEKI_SAPPORO
+
+    reg = node(net, SAPPORO).register
+    out = change(reg, "move_in", {"persons": [person("釧路　五郎", "クシロ　ゴロウ", "1970-07-07", "1", honseki=HONSEKI_SAPPORO,
+                                                     hittosha="釧路　五郎", individual_number="345678901234")],
+                                  "address": address(block="55番"), "prior_address": chiba_address()}, dt.date(2026, 4, 6))
+    p = out.outcome.persons[0]
+    change(reg, "move_abroad", {"household_id": p.household_id, "person_ids": [p.person_id],
+                                "destination": {"country": "アメリカ合衆国", "city": "シアトル"}}, reg.changes.today())
+    pref = node(net, HOKKAIDO)
+    wait("the 附票 abroad at 北海道", lambda: (r := pref.store.record_of(RecordFile.FUHYO, p.juminhyo_code)) is not None
+         and not r.notice.address_lg_code)
+    wait("the 本人確認情報 removed at 北海道", lambda: (r := record(net, HOKKAIDO, p.juminhyo_code)) is not None
+         and r.state == "removed")
+    clock = Clock(dt.datetime.now(dt.UTC))
+    prov = ProvisionService(pref.engine, NodeFiles(pref), pref.keyring, clock=clock, audit=pref.audit,
+                            media_terminals=["MEDIA01"])
+    operator, chief = Actor("pref-op", "MEDIA01"), Actor("pref-chief", "PT02")
+    tax = {"code": "別表第5-1", "channel": "transfer", "recipient": "zeimu", "recipient_name": "税務課",
+           "affair": "自動車税の賦課徴収", "legal_basis": "住基法第30条の15第1項・別表第5・番号法第9条",
+           "items": list(pv.ITEMS), "valid_from": "2016-01-01", "number_use": True, "fuhyo": True}
+    prov.load_uses([tax], actor=operator)
+    got = prov.provide(recipient="zeimu", use_code="別表第5-1", query=IdentityQuery(juminhyo_code=p.juminhyo_code),
+                       actor=operator, fuhyo=True, want_number=True)
+    (rec,) = got.records
+    assert rec["individual_number"] == "345678901234" and rec["address"].startswith("アメリカ合衆国")
+    assert rec["last_address"].startswith("北海道札幌市")
+    with pref.engine.connect() as conn:
+        temp = conn.execute(sa.select(fuhyo_number_temp)).all()
+    assert [t.juminhyo_code for t in temp] == [p.juminhyo_code] and b"345678901234" not in temp[0].number_ciphertext
+    clock.advance(days=pv.FUHYO_NUMBER_KEEP_DAYS - 1)
+    assert prov.purge_temporary_numbers() == 0
+    clock.advance(days=2)
+    assert prov.purge_temporary_numbers() == 1
+
+    conditions = ("line,juminhyo_code,individual_number,name,address,birth_date,sex\n"
+                  f"1,{p.juminhyo_code},,,,,\n2,,,旭川　四郎,,1955-05-05,1\n3,,,旭川　四郎,,,\n")
+    with pytest.raises(Forbidden) as e:
+        prov.provide_batch(recipient="zeimu", use_code="別表第5-1", conditions=conditions, actor=Actor("pref-op", "PT01"))
+    assert e.value.problems[0].rule == "PRF-5/media-terminal"
+    monkeypatch.setattr(pv, "LARGE_OUTPUT_ROWS", 1)
+    with pytest.raises(Forbidden) as e:
+        prov.provide_batch(recipient="zeimu", use_code="別表第5-1", conditions=conditions, actor=operator)
+    assert e.value.problems[0].rule == "PRF-5/large-output"
+    approval = prov.request_approval(recipient="zeimu", use_code="別表第5-1", max_rows=10, reason="年次の一括照会", actor=operator)
+    with pytest.raises(Forbidden):
+        prov.approve(approval, actor=operator)  # not by who asked
+    prov.approve(approval, actor=chief)
+    result = prov.provide_batch(recipient="zeimu", use_code="別表第5-1", conditions=conditions, actor=operator,
+                                approval_id=approval)
+    lines = result.text.splitlines()
+    assert lines[0].startswith("line,status,juminhyo_code") and result.rows == 2
+    assert any(line.startswith("3,エラー") for line in lines)
+    batch_log = [e for e in prov.log_entries() if e["batch_ref"] == result.batch_ref]
+    assert [e["line"] for e in batch_log] == ["1", "2", "3"]
+    refused = [e for e in prov.log_entries() if e["outcome"] == "refused"]
+    assert {e["rule"] for e in refused} >= {"PRF-5/media-terminal", "PRF-5/large-output"}
+    with pytest.raises(RuleViolation) as e:  # the log is kept 7 years
+        prov.purge_log(actor=operator, before=clock() - dt.timedelta(days=365))
+    assert e.value.problems[0].rule == "PRF-6/retention"
+
+
+def test_operator_commands(net: Network, capsys: pytest.CaptureFixture[str], tmp_path: Any) -> None:
+    """The operator's CLI on a node directory: consistency, number requests, provision log."""
+    from juki.cli.main import main
+
+    assert main(["net", "consistency", "--node", str(net.dir(SAPPORO)), "--peer", "all", "--json"]) == 0
+    reports = [json.loads(part) for part in _json_documents(capsys.readouterr().out)]
+    assert [r["peer"] for r in reports] == [HOKKAIDO, NATIONAL_CODE] and all(r["consistent"] for r in reports)
+    assert main(["net", "numbers", "--node", str(net.dir(SAPPORO)), "--status", "designated"]) == 0
+    assert "designated" in capsys.readouterr().out
+    assert main(["net", "provision", "log", "--node", str(net.dir(HOKKAIDO))]) == 0
+    assert "zeimu" in capsys.readouterr().out
+    pdf = tmp_path / "kaiji.pdf"
+    code = next(iter(services(node(net, HOKKAIDO)).provision.log_entries()))["subjects"][0]
+    assert main(["net", "provision", "disclose", code, "--node", str(net.dir(HOKKAIDO)), "--actor", "pref-op",
+                 "--identity-check", "運転免許証", "--out", str(pdf)]) == 0
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert main(["net", "provision", "purge-log", "--node", str(net.dir(HOKKAIDO)), "--actor", "pref-op",
+                 "--before", "2099-01-01T00:00:00+00:00"]) != 0
+    assert "PRF-6/retention" in capsys.readouterr().err
+
+
+def _json_documents(text: str) -> list[str]:
+    """Split concatenated pretty-printed JSON documents."""
+    docs, depth, start = [], 0, None
+    for i, ch in enumerate(text):
+        if ch == "{":
+            depth += 1
+            start = i if depth == 1 else start
+        elif ch == "}":
+            depth -= 1
+            if depth == 0 and start is not None:
+                docs.append(text[start:i + 1])
+    return docs
+
+
+def test_clerks_use_the_network_through_the_register_api(net: Network) -> None:
+    """The register API of 千葉市 (served by its node process): a clerk searches 本人確認情報 across the
+    network and enters a 特例転入; an approver approves it; the former municipality records 転出確定."""
+    import httpx
+    import pyotp
+    from argon2 import PasswordHasher
+
+    from juki.services.staffing import provision
+
+    chiba = node(net, CHIBA)
+    chiba.register.password_hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    staff = provision(chiba.register, password="correct horse battery staple")
+    api = f"http://127.0.0.1:{net.specs[CHIBA].api_port}"
+
+    def login(user: str) -> dict[str, str]:
+        r = httpx.post(f"{api}/api/v1/auth/login", json={"user_id": user, "password": "correct horse battery staple",
+                                                          "totp": pyotp.TOTP(staff.totp_secrets[user]).now()},
+                       headers={"X-Juki-Terminal": "T001", "X-Juki-Terminal-Key": staff.terminal_keys["T001"]})
+        assert r.status_code == 200, r.text
+        return {"Authorization": f"Bearer {r.json()['token']}", "X-Juki-Terminal": "T001"}
+
+    clerk, chief, admin = login("clerk"), login("chief"), login("admin")
+    sapporo = node(net, SAPPORO).register
+    out = change(sapporo, "move_in", {"persons": [person("帯広　六子", "オビヒロ　ムツコ", "1988-08-08", "2", "世帯主")],
+                                      "address": address(block="66番"), "prior_address": chiba_address()}, dt.date(2026, 4, 7))
+    mover = out.outcome.persons[0]
+    wait("機構 has 帯広", lambda: record(net, NATIONAL_CODE, mover.juminhyo_code) is not None)
+
+    found = httpx.get(f"{api}/api/v1/jukinet/search", headers=clerk,
+                      params={"name": "オビヒロ　ムツコ", "birth_date": "1988-08-08"})
+    assert found.status_code == 200, found.text
+    assert [r["juminhyo_code"] for r in found.json()["results"]] == [mover.juminhyo_code]
+    searches = audit_rows(chiba, "search")  # the clerk's search is in 千葉市's own log too (NET-4, SEC-3)
+    assert any(e["user_id"] == "clerk" and mover.juminhyo_code in e["subjects"] for e in searches)
+    assert httpx.get(f"{api}/api/v1/jukinet/search", headers=clerk, params={"name": "オビヒロ　ムツコ"}).status_code == 422
+    assert httpx.get(f"{api}/api/v1/jukinet/search", headers=admin,
+                     params={"name": "オビヒロ　ムツコ", "birth_date": "1988-08-08"}).status_code == 403
+
+    serial = "OB0000000006"
+    today = issue_card_and_move_out(net, mover, serial)
+    got = httpx.post(f"{api}/api/v1/jukinet/special-move-in/certificates", headers=clerk,
+                     json={"juminhyo_code": mover.juminhyo_code, "from_lg_code": SAPPORO, "card_serial": serial}, timeout=30)
+    assert got.status_code == 200, got.text
+    cert_id = got.json()["id"]
+    assert got.json()["certificate"]["persons"][0]["name"] == "帯広　六子"
+    submitted = httpx.post(f"{api}/api/v1/jukinet/special-move-in/certificates/{cert_id}/move-in", headers=clerk,
+                           json={"address": {**chiba_address(), "block": "6番6号"}, "effective_date": today.isoformat(),
+                                 "notified_date": today.isoformat()})
+    assert submitted.status_code == 200, submitted.text
+    approved = httpx.post(f"{api}/api/v1/requests/{submitted.json()['request_id']}/approve", headers=chief)
+    assert approved.status_code == 200, approved.text
+    wait("転出確定 at 札幌市", lambda: sapporo.store.person_current(mover.person_id).move_out_confirmed)
