@@ -159,7 +159,7 @@ NO_DELETE_TABLES: tuple[str, ...] = ("staff", "terminals", "sessions")
 TABLES: tuple[str, ...] = tuple(metadata.tables)
 
 PG_NO_DELETE_FUNCTION = """
-CREATE OR REPLACE FUNCTION juki_refuse_delete() RETURNS trigger
+CREATE OR REPLACE FUNCTION {function}() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'juki: rows of % are never deleted', TG_TABLE_NAME
@@ -169,8 +169,9 @@ $$
 """
 
 
-def no_delete_ddl(dialect: str, tables: tuple[str, ...] = NO_DELETE_TABLES) -> list[str]:
-    """Statements that make the database refuse DELETE (and TRUNCATE on PostgreSQL) on ``tables``."""
+def no_delete_ddl(dialect: str, tables: tuple[str, ...] = NO_DELETE_TABLES, function: str = "juki_refuse_delete") -> list[str]:
+    """Statements that make the database refuse DELETE (and TRUNCATE on PostgreSQL) on ``tables``.  Another
+    migration branch passes its own PostgreSQL ``function``, so that each branch can be downgraded alone."""
     if dialect == "sqlite":
         return [
             f"CREATE TRIGGER IF NOT EXISTS {t}_no_delete BEFORE DELETE ON {t} "
@@ -178,26 +179,27 @@ def no_delete_ddl(dialect: str, tables: tuple[str, ...] = NO_DELETE_TABLES) -> l
             for t in tables
         ]
     if dialect == "postgresql":
-        stmts = [PG_NO_DELETE_FUNCTION]
+        stmts = [PG_NO_DELETE_FUNCTION.format(function=function)]
         for t in tables:
             stmts += [
                 f"DROP TRIGGER IF EXISTS {t}_no_delete ON {t}",
                 f"CREATE TRIGGER {t}_no_delete BEFORE DELETE ON {t} "
-                "FOR EACH ROW EXECUTE FUNCTION juki_refuse_delete()",
+                f"FOR EACH ROW EXECUTE FUNCTION {function}()",
                 f"DROP TRIGGER IF EXISTS {t}_no_truncate ON {t}",
                 f"CREATE TRIGGER {t}_no_truncate BEFORE TRUNCATE ON {t} "
-                "FOR EACH STATEMENT EXECUTE FUNCTION juki_refuse_delete()",
+                f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
             ]
         return stmts
     raise ValueError(f"no delete guards for dialect {dialect!r}")
 
 
-def drop_no_delete_ddl(dialect: str, tables: tuple[str, ...] = NO_DELETE_TABLES) -> list[str]:
+def drop_no_delete_ddl(dialect: str, tables: tuple[str, ...] = NO_DELETE_TABLES,
+                       function: str = "juki_refuse_delete") -> list[str]:
     if dialect == "sqlite":
         return [f"DROP TRIGGER IF EXISTS {t}_no_delete" for t in tables]
     if dialect == "postgresql":
         stmts: list[str] = []
         for t in tables:
             stmts += [f"DROP TRIGGER IF EXISTS {t}_no_delete ON {t}", f"DROP TRIGGER IF EXISTS {t}_no_truncate ON {t}"]
-        return [*stmts, "DROP FUNCTION IF EXISTS juki_refuse_delete()"]
+        return [*stmts, f"DROP FUNCTION IF EXISTS {function}()"]
     raise ValueError(f"no delete guards for dialect {dialect!r}")
