@@ -10,6 +10,8 @@ test_authenticator_schema.py checks that migrating to the heads yields exactly t
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -25,7 +27,7 @@ GUARD = "juki_webauthn_refuse_delete"  # its own PostgreSQL function: either bra
 USER = sa.String(64)
 
 
-def _ts() -> sa.types.TypeEngine[object]:
+def _ts() -> sa.types.TypeEngine[Any]:
     return sa.DateTime(timezone=True)
 
 
