@@ -134,7 +134,7 @@ def login(page: Any, site: Site, user: str, *, shot: str | None = None) -> None:
     page.get_by_label("ワンタイムパスワード").fill(site.totp(user))
     if shot:
         check(page, shot)
-    page.get_by_role("button", name="ログイン").click()
+    page.get_by_role("button", name="ログイン", exact=True).click()
     page.wait_for_url(re.compile(r"/ui/$"))
     site.clock.advance(seconds=30)  # the next login uses a fresh TOTP step
 

@@ -213,7 +213,7 @@ def test_each_user_sees_only_what_their_rights_allow(page, site):
     logout(page)
 
     login(page, site, "admin")
-    assert page.locator("nav[aria-label=メインメニュー] a").all_inner_texts() == ["ホーム", "権限管理"]
+    assert page.locator("nav[aria-label=メインメニュー] a").all_inner_texts() == ["ホーム", "権限管理", "認証器の管理"]
     page.goto(site.url + "/ui/rights")
     page.select_option("#f-user_id", "viewer")
     page.select_option("#f-role", "counter_clerk")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
@@ -33,11 +32,12 @@ from juki.domain.events import ChangeKind
 from juki.domain.onestop import ApplicationKind
 from juki.services import counter
 
-from . import forms
+from . import authenticators, forms
+from .login import logged_in, login_refused
+from .login import safe_next as _safe_next
 from .pages import HERE, render
 from .places import places
 from .session import (
-    CSRF_COOKIE,
     SESSION_COOKIE,
     TERMINAL_COOKIE,
     TERMINAL_MAX_AGE,
@@ -50,7 +50,8 @@ from .session import (
     web_context,
 )
 
-STATIC = {"tokens.css": "text/css", "juki.css": "text/css", "juki.js": "text/javascript"}
+STATIC = {"tokens.css": "text/css", "juki.css": "text/css", "juki.js": "text/javascript",
+          "webauthn.js": "text/javascript"}
 REQUESTS = ("change.submit", "change.approve", "change.decide")
 
 RULES: dict[str, Rule] = {
@@ -84,14 +85,8 @@ RULES: dict[str, Rule] = {
     "web_rights_request": "staff.manage",
     "web_rights_approve": "rights.approve",
     "web_rights_revoke": ("staff.manage", "rights.approve"),
+    **authenticators.RULES,
 }
-
-
-def _safe_next(value: Any) -> str:
-    """Only a path of this site's UI (no open redirect)."""
-    text = str(value or "")
-    parts = urlsplit(text)
-    return text if text.startswith("/ui/") and not parts.netloc and not parts.scheme and "//" not in text else "/ui/"
 
 
 def _form_dict(form: Any) -> dict[str, Any]:
@@ -180,23 +175,10 @@ def router(reg: Register) -> APIRouter:
             result = reg.auth.login(user_id, str(form.get("password") or ""), str(form.get("totp_code") or ""),
                                     web.terminal_id or "", web.terminal_key or "")
         except AuthenticationFailed as e:
-            reg.audit.record_now(reg.engine, user_id=e.user_id or user_id[:64] or "(未認証)",
-                                 terminal=(web.terminal_id or "(不明)")[:64], action="login.denied", outcome="denied",
-                                 detail={"rules": [p.rule for p in e.problems], "via": "web"})
-            field_names = {"user_id": "利用者ID", "password": "パスワード", "totp_code": "ワンタイムパスワード",
-                           "terminal_id": "端末", "token": "利用者ID"}
-            views = [{"anchor": "f-" + (p.field if p.field in ("user_id", "password", "totp_code") else "user_id"),
-                      "label": field_names.get(p.field, "ログイン"), "ja": p.ja, "en": p.en, "rule": p.rule} for p in e.problems]
-            return render(request, "login.html", 401, title="ログイン", terminal_id=web.terminal_id, problems=views,
-                          errors={p.field: p for p in e.problems}, user_id=user_id, message="",
-                          next=_safe_next(form.get("next")))
-        p = result.principal
-        reg.audit.record_now(reg.engine, user_id=p.user_id, terminal=p.terminal_id, session_id=p.session_id,
-                             action="login", detail={"roles": sorted(p.roles), "via": "web"})
-        response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
-        set_cookie(response, SESSION_COOKIE, result.token)
-        clear_cookie(response, CSRF_COOKIE)
-        return response
+            return login_refused(request, reg, e, user_id, form.get("next"), "totp")
+        return logged_in(reg, result, form.get("next"), "totp")
+
+    authenticators.add_routes(r, reg)
 
     @r.post("/logout", name="web_logout")
     def logout(request: Request) -> Response:
