@@ -20,8 +20,13 @@ from juki.domain.register import Jurisdiction
 
 if TYPE_CHECKING:  # the services are imported lazily, so that the CLI starts fast
     from juki.access.auth import AuthService
+    from juki.adapters.pdf.signing import CertificateSigner
     from juki.audit.log import AuditLog
     from juki.audit.queue import AuditQueue
+    from juki.issuance.cards import CardService
+    from juki.issuance.kiosk import KioskService
+    from juki.issuance.seals import SealService
+    from juki.issuance.service import CertificateIssuer, IssuanceService
     from juki.services.changes import ChangeService
     from juki.services.queries import QueryService
     from juki.services.reading import ReadService
@@ -31,7 +36,9 @@ if TYPE_CHECKING:  # the services are imported lazily, so that the CLI starts fa
 class Settings:
     """``JUKI_DATABASE_URL`` (default: a SQLite file ``./var/juki.db``), ``JUKI_KEY_FILE`` (the 個人番号
     encryption keys, kept outside the database; default ``./var/juki-keys.json``), ``JUKI_MUNICIPALITY``
-    (地方公共団体コード, default 011002 札幌市), ``JUKI_WEB_ORIGIN`` and ``JUKI_WEBAUTHN_RP_ID`` (WebAuthn)."""
+    (地方公共団体コード, default 011002 札幌市), ``JUKI_CERT_KEY_FILE`` (the certificate-signing key, Ed25519
+    PEM outside the database; default ``./var/juki-cert-key.pem``), ``JUKI_WEB_ORIGIN`` and
+    ``JUKI_WEBAUTHN_RP_ID`` (WebAuthn)."""
 
     database_url: str = field(default_factory=default_database_url)
     key_file: Path = field(default_factory=lambda: Path(os.environ.get("JUKI_KEY_FILE", "var/juki-keys.json")))
@@ -42,6 +49,7 @@ class Settings:
     (the request's scheme and Host), which suits the demo; set it in production, behind a TLS proxy."""
     webauthn_rp_id: str | None = field(default_factory=lambda: os.environ.get("JUKI_WEBAUTHN_RP_ID") or None)
     """The WebAuthn RP ID (a domain the origin's host ends with); default: the origin's host."""
+    cert_key_file: Path = field(default_factory=lambda: Path(os.environ.get("JUKI_CERT_KEY_FILE", "var/juki-cert-key.pem")))
 
 
 class Register:
@@ -68,6 +76,13 @@ class Register:
     @cached_property
     def keyring(self) -> Keyring:
         return Keyring.load_or_create(self.settings.key_file)
+
+    @cached_property
+    def certificate_signer(self) -> CertificateSigner:
+        """The key that signs certificates (REG-CERT), created on first use; publish its public half."""
+        from juki.adapters.pdf.signing import CertificateSigner
+
+        return CertificateSigner.load_or_create(self.settings.cert_key_file)
 
     @cached_property
     def store(self) -> Store:
@@ -111,6 +126,54 @@ class Register:
         from juki.audit.queue import AuditQueue
 
         return AuditQueue(self.audit, self.engine)
+
+    # --- certificates, cards, seals (juki.issuance) -------------------------------------------------
+
+    @cached_property
+    def seals(self) -> SealService:
+        """印鑑登録 (REG-LINK5)."""
+        from juki.issuance.seals import SealService
+
+        return SealService(self.engine, clock=self.now, audit=self.audit if self.audit_enabled else None)
+
+    @cached_property
+    def cards(self) -> CardService:
+        """コンビニ交付 cards: key pair and PIN."""
+        from juki.issuance.cards import CardService
+
+        return CardService(self.engine, self.store, clock=self.now, hasher=self.password_hasher,  # type: ignore[arg-type]
+                           audit=self.audit if self.audit_enabled else None)
+
+    def certificate_issuer(self) -> CertificateIssuer:
+        """Render and sign with this municipality's certificate key (``juki.adapters.pdf``), at the
+        register's clock."""
+        from juki.adapters.pdf.signing import issue
+
+        signer = self.certificate_signer
+        return lambda document, issued_by: issue(document, signer, issued_by, at=self.now())
+
+    @property
+    def mayor(self) -> str:
+        """The issuer line printed on certificates: ``JUKI_MAYOR`` (e.g. "札幌市長　秋元　克広"), else the
+        office's title alone."""
+        return os.environ.get("JUKI_MAYOR", "").strip() or f"{self.jurisdiction.name}長"
+
+    @cached_property
+    def issuance(self) -> IssuanceService:
+        """Certificate issuance: path checks, DV screening, signed PDF, issuance log (REG-CERT)."""
+        from juki.issuance.service import IssuanceService
+
+        return IssuanceService(self.store, self.engine, self.reads, self.seals, self.jurisdiction, clock=self.now,
+                               issuer=self.certificate_issuer, mayor=lambda: self.mayor,
+                               audit=self.audit if self.audit_enabled else None)
+
+    @cached_property
+    def kiosks(self) -> KioskService:
+        """コンビニ交付: kiosks, card authentication, kiosk transactions."""
+        from juki.issuance.kiosk import KioskService
+
+        return KioskService(self.engine, self.store, self.cards, self.issuance, self.seals, self.reads,
+                            clock=self.now, audit=self.audit if self.audit_enabled else None)
 
     def close(self) -> None:
         """Write queued audit entries and release the database."""

@@ -19,6 +19,7 @@ from juki.adapters.db.migrate import current_revision, head_revision, upgrade
 from juki.adapters.db.schema import APPEND_ONLY_TABLES, metadata
 from juki.adapters.db.store import Store
 from juki.audit import schema as audit_schema
+from juki.issuance import tables as issuance_tables
 
 from .test_store_support import D, make_store, move_in, person, prov
 
@@ -36,10 +37,11 @@ EXPECTED_TABLES = {
 
 
 def _all_metadata() -> sa.MetaData:
-    """The register's, the audit log's, access control's, the counter's and the authenticators' tables: each package
-    owns a migration branch."""
+    """The register's, the audit log's, access control's, the counter's, the authenticators' and issuance's tables:
+    each package owns a migration branch."""
     combined = sa.MetaData()
-    for md in (metadata, audit_schema.metadata, access_tables.metadata, web_tables.metadata, authenticator_tables.metadata):
+    for md in (metadata, audit_schema.metadata, access_tables.metadata, web_tables.metadata, authenticator_tables.metadata,
+               issuance_tables.metadata):
         for table in md.tables.values():
             table.to_metadata(combined)
     return combined
@@ -54,7 +56,7 @@ def test_migration_creates_exactly_the_schema(database_url: str) -> None:
     try:
         insp = sa.inspect(engine)
         others = (set(audit_schema.AUDIT_TABLES) | set(access_tables.TABLES) | set(web_tables.TABLES)
-                  | set(authenticator_tables.TABLES))
+                  | set(authenticator_tables.TABLES) | set(issuance_tables.TABLES))
         assert set(insp.get_table_names()) == EXPECTED_TABLES | others | {"alembic_version"}
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), _all_metadata())

@@ -143,7 +143,7 @@ def test_register_an_authenticator_and_log_in_with_it(page, site, authenticators
     # password, then the authenticator (fingerprint, face or PIN on the device), from the keyboard
     begin_authenticator_login(page, site, shot="login-webauthn")
     check(page, "login-authenticator")
-    assert page.evaluate("document.activeElement.textContent") == "認証器で確認する"
+    page.wait_for_function("document.activeElement && document.activeElement.textContent === '認証器で確認する'")
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/ui/$"))
     assert "clerk" in page.inner_text("header")

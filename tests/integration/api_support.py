@@ -68,7 +68,8 @@ class Api:
 @pytest.fixture
 def api(database_url: str, tmp_path) -> Api:
     upgrade(database_url)
-    reg = Register(Settings(database_url=database_url, key_file=tmp_path / "keys.json", lg_code="011002"),
+    reg = Register(Settings(database_url=database_url, key_file=tmp_path / "keys.json", lg_code="011002",
+                            cert_key_file=tmp_path / "cert-key.pem"),
                    password_hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     clock = Clock()
     reg.clock = clock

@@ -67,6 +67,11 @@ def test_every_route_as_every_role(api):
         "submit_move_in": {"clerk", "bango"},
         "approve": {"chief"},
         "reject": {"chief"},
+        "certificate_issue": {"clerk", "chief", "bango"},
+        "certificate_log": {"chief"},
+        "seal_confirm": {"chief"},
+        "card_issue": {"clerk"},
+        "kiosk_register": {"admin"},
     }
     by_name = {r.name: r for r in routes}
     for name, allowed_users in expected.items():

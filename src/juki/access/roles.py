@@ -31,6 +31,14 @@ RIGHTS_APPROVE = "rights.approve"  # approve a requested right (business owner)
 TERMINAL_MANAGE = "terminal.manage"  # register / revoke terminals
 SUPPORT_MANAGE = "support.manage"  # register / end DV 支援措置
 EXPORT = "export"  # export data (SEC-4: administrators only, recorded)
+# certificates, cards and seals (REG-CERT, REG-LINK5; juki.issuance)
+CERTIFICATE_ISSUE = "certificate.issue"  # 証明書の交付 at the counter (and by mail, in batches)
+CERTIFICATE_PROTECTED = "certificate.protected"  # 交付 about a person under 支援措置, after the supervisor's check
+CERTIFICATE_LOG_READ = "certificate.log.read"  # the issuance log (交付記録) and counts by type
+CARD_MANAGE = "card.manage"  # コンビニ交付: issue a resident's card, unlock it after 3 wrong PINs, revoke it
+SEAL_REGISTER = "seal.register"  # 印鑑登録: register, abolish, 亡失届
+SEAL_CONFIRM = "seal.confirm"  # 印鑑登録: confirm a registration by 照会書 (another user than who entered it)
+KIOSK_MANAGE = "kiosk.manage"  # register / revoke a コンビニ交付 kiosk (a device, like a terminal)
 
 PERMISSIONS: frozenset[str] = frozenset(
     {
@@ -47,11 +55,18 @@ PERMISSIONS: frozenset[str] = frozenset(
         TERMINAL_MANAGE,
         SUPPORT_MANAGE,
         EXPORT,
+        CERTIFICATE_ISSUE,
+        CERTIFICATE_PROTECTED,
+        CERTIFICATE_LOG_READ,
+        CARD_MANAGE,
+        SEAL_REGISTER,
+        SEAL_CONFIRM,
+        KIOSK_MANAGE,
     }
 )
 
 RESIDENT_PERMISSIONS: frozenset[str] = frozenset(
-    p for p in PERMISSIONS if p.split(".")[0] in {"person", "change", "number"}
+    p for p in PERMISSIONS if p.split(".")[0] in {"person", "change", "number", "certificate", "card", "seal"}
 )
 """Every permission that touches residents' records: never held by a system administrator."""
 
@@ -68,12 +83,17 @@ SUPPORT_OFFICER = "support_officer"
 
 ROLE_PERMISSIONS: MappingProxyType[str, frozenset[str]] = MappingProxyType(
     {
-        COUNTER_CLERK: frozenset({PERSON_READ, PERSON_SEARCH, CHANGE_SUBMIT}),
-        APPROVER: frozenset({PERSON_READ, PERSON_SEARCH, CHANGE_APPROVE, CHANGE_DECIDE}),
-        NUMBER_USE_CLERK: frozenset({PERSON_READ, PERSON_SEARCH, NUMBER_VIEW, NUMBER_SEARCH, CHANGE_SUBMIT}),
+        COUNTER_CLERK: frozenset({PERSON_READ, PERSON_SEARCH, CHANGE_SUBMIT, CERTIFICATE_ISSUE, CARD_MANAGE,
+                                  SEAL_REGISTER}),
+        # the supervisor (決裁者) also checks requests about persons under 支援措置, confirms 印鑑登録 by
+        # 照会書 and reviews the issuance log
+        APPROVER: frozenset({PERSON_READ, PERSON_SEARCH, CHANGE_APPROVE, CHANGE_DECIDE, CERTIFICATE_ISSUE,
+                             CERTIFICATE_PROTECTED, CERTIFICATE_LOG_READ, SEAL_CONFIRM}),
+        NUMBER_USE_CLERK: frozenset({PERSON_READ, PERSON_SEARCH, NUMBER_VIEW, NUMBER_SEARCH, CHANGE_SUBMIT,
+                                     CERTIFICATE_ISSUE}),
         VIEWER: frozenset({PERSON_READ, PERSON_SEARCH}),
         AUDITOR: frozenset({AUDIT_READ}),
-        SYSTEM_ADMIN: frozenset({STAFF_MANAGE, TERMINAL_MANAGE, EXPORT}),
+        SYSTEM_ADMIN: frozenset({STAFF_MANAGE, TERMINAL_MANAGE, EXPORT, KIOSK_MANAGE}),
         BUSINESS_OWNER: frozenset({RIGHTS_APPROVE}),
         # 支援措置 are registered by the section that handles DV support (a resident function: it reads
         # the protected person's record), never by the system administrator.

@@ -163,15 +163,19 @@ CREATE OR REPLACE FUNCTION {function}() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'juki: rows of % are never deleted', TG_TABLE_NAME
-        USING HINT = 'disable or end the row instead (user ids are never reused, SEC-9)';
+        USING HINT = '{hint}';
 END
 $$
 """
+NO_DELETE_FUNCTION = "juki_refuse_delete"
+NO_DELETE_HINT = "disable or end the row instead (user ids are never reused, SEC-9)"
 
 
-def no_delete_ddl(dialect: str, tables: tuple[str, ...] = NO_DELETE_TABLES, function: str = "juki_refuse_delete") -> list[str]:
+def no_delete_ddl(dialect: str, tables: tuple[str, ...] = NO_DELETE_TABLES, *, function: str = NO_DELETE_FUNCTION,
+                  hint: str = NO_DELETE_HINT) -> list[str]:
     """Statements that make the database refuse DELETE (and TRUNCATE on PostgreSQL) on ``tables``.  Another
-    migration branch passes its own PostgreSQL ``function``, so that each branch can be downgraded alone."""
+    package's tables pass their own PostgreSQL ``function``, so that downgrading one branch never drops a
+    function the other's triggers use."""
     if dialect == "sqlite":
         return [
             f"CREATE TRIGGER IF NOT EXISTS {t}_no_delete BEFORE DELETE ON {t} "
@@ -179,7 +183,7 @@ def no_delete_ddl(dialect: str, tables: tuple[str, ...] = NO_DELETE_TABLES, func
             for t in tables
         ]
     if dialect == "postgresql":
-        stmts = [PG_NO_DELETE_FUNCTION.format(function=function)]
+        stmts = [PG_NO_DELETE_FUNCTION.format(function=function, hint=hint)]
         for t in tables:
             stmts += [
                 f"DROP TRIGGER IF EXISTS {t}_no_delete ON {t}",
@@ -193,8 +197,8 @@ def no_delete_ddl(dialect: str, tables: tuple[str, ...] = NO_DELETE_TABLES, func
     raise ValueError(f"no delete guards for dialect {dialect!r}")
 
 
-def drop_no_delete_ddl(dialect: str, tables: tuple[str, ...] = NO_DELETE_TABLES,
-                       function: str = "juki_refuse_delete") -> list[str]:
+def drop_no_delete_ddl(dialect: str, tables: tuple[str, ...] = NO_DELETE_TABLES, *,
+                       function: str = NO_DELETE_FUNCTION) -> list[str]:
     if dialect == "sqlite":
         return [f"DROP TRIGGER IF EXISTS {t}_no_delete" for t in tables]
     if dialect == "postgresql":

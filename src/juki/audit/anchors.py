@@ -22,17 +22,16 @@ import base64
 import datetime as dt
 import json
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy.engine import Engine
 
+from juki.adapters import signing_keys
 from juki.clock import utcnow
 
 from .chain import canonical_json, format_at
@@ -54,41 +53,21 @@ def default_key_file() -> Path:
 def load_private_key(path: Path | None = None, *, create: bool = True) -> Ed25519PrivateKey:
     """The signing key at ``path`` (default :func:`default_key_file`), created (0600) if absent and
     ``create``."""
-    p = Path(path) if path is not None else default_key_file()
-    if not p.exists():
-        if not create:
-            raise AnchorError(f"監査署名鍵がありません / audit signing key not found: {p}")
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-        p.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return load_private_key(p, create=False)
-        with os.fdopen(fd, "wb") as f:
-            f.write(pem)
-        return key
-    mode = p.stat().st_mode
-    if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise AnchorError(f"監査署名鍵 {p} が他者から読めます (mode {oct(mode & 0o777)}); chmod 600 / "
-                          f"audit key file {p} is accessible by group/others")
-    loaded = serialization.load_pem_private_key(p.read_bytes(), password=None)
-    if not isinstance(loaded, Ed25519PrivateKey):
-        raise AnchorError(f"{p} は Ed25519 の鍵ではありません / is not an Ed25519 key")
-    return loaded
+    try:
+        return signing_keys.load_or_create(Path(path) if path is not None else default_key_file(), create=create,
+                                           what=("監査署名鍵", "audit signing key"))
+    except signing_keys.SigningKeyError as exc:
+        raise AnchorError(str(exc)) from None
 
 
-def public_key_pem(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
-    pub = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
-    return pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+public_key_pem = signing_keys.public_key_pem
 
 
 def load_public_key(pem: str | bytes) -> Ed25519PublicKey:
-    key = serialization.load_pem_public_key(pem.encode() if isinstance(pem, str) else pem)
-    if not isinstance(key, Ed25519PublicKey):
-        raise AnchorError("公開鍵が Ed25519 ではありません / the public key is not Ed25519")
-    return key
+    try:
+        return signing_keys.load_public_key(pem)
+    except signing_keys.SigningKeyError as exc:
+        raise AnchorError(str(exc)) from None
 
 
 def _signed_part(seq: int, digest: str, at: str, municipality: str | None) -> bytes:

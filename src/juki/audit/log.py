@@ -49,6 +49,21 @@ ACTIONS: dict[str, str] = {
     "change.return": "異動の差戻し",
     "change.reject": "異動の却下",
     "certificate.issue": "証明書の交付",
+    "certificate.verify": "証明書の検証",
+    "certificate.refuse": "証明書の交付拒否",
+    "certificate.log.read": "交付記録の閲覧",
+    "card.issue": "カードの交付",
+    "card.unlock": "カードのロック解除",
+    "card.revoke": "カードの廃止",
+    "kiosk.register": "キオスク端末の登録",
+    "kiosk.revoke": "キオスク端末の廃止",
+    "kiosk.start": "コンビニ交付の開始",
+    "kiosk.end": "コンビニ交付の終了",
+    "kiosk.denied": "コンビニ交付の拒否",
+    "seal.register": "印鑑登録",
+    "seal.confirm": "印鑑登録の照会回答確認",
+    "seal.abolish": "印鑑登録の廃止",
+    "seal.read": "印鑑登録の閲覧",
     "export": "データの出力",
     "access.denied": "アクセス拒否",
     "access.grant": "権限の付与",
@@ -76,8 +91,10 @@ ACTIONS: dict[str, str] = {
 """Known actions and their Japanese names.  Other dotted lower-case names are accepted (the lead and the
 access layer may add some); these are the ones the reports translate."""
 
-READ_ACTIONS: frozenset[str] = frozenset({"person.read", "household.read", "history.read", "search", "export"})
-"""Actions whose subjects count as *read* persons for the bulk-read alert."""
+READ_ACTIONS: frozenset[str] = frozenset({"person.read", "household.read", "history.read", "search", "export",
+                                          "certificate.issue", "certificate.log.read", "seal.read"})
+"""Actions whose subjects count as *read* persons for the bulk-read alert (a certificate discloses its
+subjects as much as a screen does)."""
 
 OUTCOMES = ("allowed", "denied")
 

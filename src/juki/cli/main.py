@@ -6,6 +6,8 @@
     juki demo                          a seeded municipality on the embedded default, and its URL
     juki staff|terminal|rights|roster  accounts, registered terminals, rights with approval (SEC-1, SEC-2)
     juki audit …                       verify the hash chain, export signed anchors, reviews, 開示, purge
+    juki verify FILE.pdf               verify a certificate offline; juki cert public-key publishes the key
+    juki cert issue|log|counts, juki card|kiosk|seal   issuance, コンビニ交付 cards and kiosks, 印鑑登録
 """
 
 from __future__ import annotations
@@ -106,6 +108,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     os.environ.setdefault("JUKI_DATABASE_URL", f"sqlite:///{os.path.abspath('var/demo.db')}")
     os.environ.setdefault("JUKI_KEY_FILE", os.path.abspath("var/demo-keys.json"))
     os.environ.setdefault("JUKI_AUDIT_KEY_FILE", os.path.abspath("var/demo-audit-key.pem"))
+    os.environ.setdefault("JUKI_CERT_KEY_FILE", os.path.abspath("var/demo-cert-key.pem"))
     os.makedirs("var", exist_ok=True)
     reg = _register()
     upgrade(reg.settings.database_url)
@@ -188,9 +191,13 @@ def parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_totp)
     from juki.cli.access import register_access_commands
     from juki.cli.audit import register_audit_commands
+    from juki.cli.certificates import register_certificate_commands
+    from juki.cli.issuance import register_issuance_commands
 
     register_access_commands(sub)
     register_audit_commands(sub)
+    register_certificate_commands(sub)
+    register_issuance_commands(sub)
     return p
 
 

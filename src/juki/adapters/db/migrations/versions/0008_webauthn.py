@@ -68,12 +68,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("ceremony_id", name="pk_webauthn_ceremonies"),
         sa.CheckConstraint("purpose IN ('login', 'register')", name="ck_webauthn_ceremonies_purpose"),
     )
-    for stmt in no_delete_ddl(op.get_bind().dialect.name, NO_DELETE, GUARD):
+    for stmt in no_delete_ddl(op.get_bind().dialect.name, NO_DELETE, function=GUARD,
+                              hint="revoke the credential instead (it stays as evidence, SEC-1)"):
         op.execute(stmt)
 
 
 def downgrade() -> None:
-    for stmt in drop_no_delete_ddl(op.get_bind().dialect.name, NO_DELETE, GUARD):
+    for stmt in drop_no_delete_ddl(op.get_bind().dialect.name, NO_DELETE, function=GUARD):
         op.execute(stmt)
     op.drop_table("webauthn_ceremonies")
     op.drop_index("ix_webauthn_credentials_user_id", table_name="webauthn_credentials")

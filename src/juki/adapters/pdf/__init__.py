@@ -1,0 +1,1 @@
+"""Certificates as PDF: render (:mod:`.render`), sign and issue (:mod:`.signing`), verify (:mod:`.verify`)."""

@@ -1,0 +1,165 @@
+"""Certificates as PDF: the content of :func:`juki.domain.certificates.content`, laid out by an HTML/CSS
+template (Jinja2) and printed by WeasyPrint in IPAmj明朝, A4 portrait.
+
+The template only lays out what the domain says is printed; it chooses nothing.  The characters are
+printed exactly as stored (外字 such as 髙 and 﨑, IVS sequences such as 葛 U+E0102): Pango/HarfBuzz shape
+the variation selectors with IPAmj明朝, which carries the 文字情報基盤 (MJ) glyphs and the Moji_Joho IVD
+collection (a sequence of another collection, e.g. Adobe-Japan1's 葛 U+E0100, prints the default glyph).
+
+Speed (docs/benchmarks-certificates.md): the font configuration, the parsed stylesheet and the compiled
+template are built once per :class:`Renderer` and reused for every document; the stylesheet uses one font
+weight and fixed table layout; whitespace between tags is dropped; the QR code is a one-pixel-per-module
+PNG encoded by zxing-cpp; the 46 MB font file is copied out of HarfBuzz once per process
+(:mod:`juki.adapters.pdf.fontcache`) instead of once per PDF.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import re
+import threading
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import jinja2
+import weasyprint  # type: ignore[import-untyped]
+import zxingcpp
+from weasyprint.text.fonts import FontConfiguration  # type: ignore[import-untyped]
+
+from juki.domain.certificates import CertificateKind, Content, Document, Line, Sheet, content
+
+from . import fontcache
+from .png import png
+from .signing import ATTACHMENT_NAME
+
+WIDE_KEYS = frozenset({
+    "name", "address", "address_before_move_in", "address_before_change", "honseki", "moved_out_to",
+    "destination", "former_surname", "alias", "foreign_category", "residence_status",
+})
+"""Lines that take a whole row of the form; the others are printed two to a row."""
+_BETWEEN_TAGS = re.compile(r">[ \t\r\n]+<")  # ASCII whitespace only: U+3000 in a value stays
+QR_ERROR = "M"  # 15 % of the symbol may be lost (a fold, a stamp) and it still reads
+
+
+@dataclass(frozen=True)
+class Cell:
+    key: str
+    label: str
+    value: str
+    ruby: str
+    span: int
+
+
+def _rows(lines: tuple[Line, ...]) -> list[list[Cell]]:
+    rows: list[list[Cell]] = []
+    pending: Cell | None = None
+    for line in lines:
+        if line.key in WIDE_KEYS:
+            if pending is not None:
+                rows.append([Cell(pending.key, pending.label, pending.value, pending.ruby, 3)])
+                pending = None
+            rows.append([Cell(line.key, line.label, line.value, line.ruby, 3)])
+        elif pending is None:
+            pending = Cell(line.key, line.label, line.value, line.ruby, 1)
+        else:
+            rows.append([pending, Cell(line.key, line.label, line.value, line.ruby, 1)])
+            pending = None
+    if pending is not None:
+        rows.append([Cell(pending.key, pending.label, pending.value, pending.ruby, 3)])
+    return rows
+
+
+def _koin(municipality: str) -> list[list[str]]:
+    """The characters of 「○○市長之印」 in the seal's grid: columns of three read right to left."""
+    text = f"{municipality}長之印"
+    cols = max(1, math.ceil(len(text) / 3))
+    columns = [text[i * 3:(i + 1) * 3].ljust(3, "　") for i in range(cols)]
+    return [[columns[c][r] for c in reversed(range(cols))] for r in range(3)]
+
+
+def qr_png(text: str) -> bytes:
+    """The QR code (model 2, error level M, quiet zone included) as a PNG with one pixel per module; the
+    stylesheet scales it up without interpolation (``image-rendering: pixelated``).  Encoded by
+    zxing-cpp, which also reads it back in :mod:`juki.adapters.pdf.verify` (an SVG would be drawn path
+    segment by path segment, and a pure-Python encoder costs more than the rest of the page)."""
+    symbol = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode, ec_level=QR_ERROR)
+    image = symbol.to_image(scale=1, add_quiet_zones=True)
+    height, width = image.shape
+    return png(width, height, memoryview(image).tobytes())  # type: ignore[arg-type]  # a buffer
+
+
+def _data_uri(mime: str, data: bytes) -> str:
+    return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
+
+
+def _sheet_view(sheet: Sheet, last: bool) -> dict[str, Any]:
+    persons = []
+    blocks = []
+    for block in sheet.blocks:
+        values = {line.key: line.value for line in block.lines}
+        persons.append({"name": values.get("name", ""), "address": values.get("address", "")})
+        blocks.append({"rows": _rows(block.lines), "history": block.history})
+    return {"number": sheet.number, "header": _rows(sheet.header), "blocks": blocks, "persons": persons, "last": last}
+
+
+class Renderer:
+    """Renders documents to PDF bytes; build one and reuse it (it caches fonts, CSS and the template).
+
+    WeasyPrint's font configuration is not safe to share between threads at once, so rendering is
+    serialized per renderer; run one renderer per process for parallel work."""
+
+    def __init__(self, *, font_cache: bool = True) -> None:
+        templates = resources.files("juki.adapters.pdf") / "templates"
+        self._env = jinja2.Environment(autoescape=True, trim_blocks=False, lstrip_blocks=False,
+                                       undefined=jinja2.StrictUndefined)
+        self._template = self._env.from_string(templates.joinpath("certificate.html").read_text(encoding="utf-8"))
+        self.font_config = FontConfiguration()
+        self._css = weasyprint.CSS(string=templates.joinpath("certificate.css").read_text(encoding="utf-8"),
+                                   font_config=self.font_config)
+        self._lock = threading.Lock()
+        if font_cache:
+            fontcache.install()
+
+    def html(self, document: Document, *, qr: str = "", printed: Content | None = None) -> str:
+        c = printed if printed is not None else content(document)
+        seal_uri = ""
+        if document.kind is CertificateKind.SEAL and document.seal is not None:
+            seal_uri = _data_uri("image/png", document.seal.image_png)
+        sheets = [_sheet_view(s, i == len(c.sheets) - 1) for i, s in enumerate(c.sheets)]
+        qr_uri = _data_uri("image/png", qr_png(qr)) if qr else ""
+        page = self._template.render(c=c, sheets=sheets, qr_uri=qr_uri, seal_uri=seal_uri, koin=_koin(document.municipality),
+                                     notice=document.kind is CertificateKind.CODE_NOTICE)
+        return _BETWEEN_TAGS.sub("><", page)  # no whitespace-only text nodes: fewer boxes to lay out
+
+    def render(self, document: Document, *, qr: str = "", attachment: bytes | None = None,
+               printed: Content | None = None) -> bytes:
+        """The PDF of ``document``; ``qr`` is the text of its verification QR code (none when empty) and
+        ``attachment`` the canonical content JSON to embed (see :mod:`juki.adapters.pdf.signing`)."""
+        page = self.html(document, qr=qr, printed=printed)
+        attachments = [weasyprint.Attachment(string=attachment, name=ATTACHMENT_NAME,
+                                             description="証明内容 (canonical JSON)")] if attachment is not None else []
+        with self._lock:
+            rendered = weasyprint.HTML(string=page).render(font_config=self.font_config, stylesheets=[self._css])
+            pdf = rendered.write_pdf(attachments=attachments)
+        assert pdf is not None
+        return bytes(pdf)
+
+
+_default: Renderer | None = None
+_default_lock = threading.Lock()
+
+
+def default_renderer() -> Renderer:
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Renderer()
+        return _default
+
+
+def render(document: Document, *, qr: str = "") -> bytes:
+    """The PDF of ``document`` (with the process-wide renderer).  Unsigned: use
+    :func:`juki.adapters.pdf.signing.issue` for a certificate someone can verify."""
+    return default_renderer().render(document, qr=qr)

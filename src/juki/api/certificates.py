@@ -1,0 +1,134 @@
+"""Certificate issuance over HTTP (REG-CERT, SEC-3, SEC-8): at the counter, by mail, in batches; the
+issuance log and the counts by type.
+
+* ``POST /api/v1/certificates`` -- one certificate: the body is the request
+  (:class:`juki.domain.certificate_requests.CertificateRequest` as JSON) plus ``envelope`` when mailed;
+  the answer is the signed PDF (``application/pdf``), its id in ``X-Juki-Certificate-Id``.
+* ``POST /api/v1/certificates/bulk`` -- ``{"items": [{"request": …, "envelope": …}, …]}``: one subject per
+  envelope, every PDF read back and matched with its envelope before anything is logged; the answer holds
+  each PDF in base64 with its envelope.
+* ``GET /api/v1/certificates/log`` and ``GET /api/v1/certificates/counts`` -- for the supervisor
+  (``certificate.log.read``).
+
+A refusal is a JSON error naming the field and the rule; it is audited by the service
+(``certificate.refuse``), so the router answers it itself instead of auditing it twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from juki.api.common import Principal_, error_response, json_body
+from juki.api.security import Rule
+from juki.clock import jst_date
+from juki.config import Register
+from juki.domain.certificate_requests import request_from_json
+from juki.domain.changes import from_json
+from juki.domain.errors import Conflict, Forbidden, InvalidInput, JukiError, NotFound, Problem, RuleViolation
+from juki.issuance.proof import Envelope
+
+RULES: dict[str, Rule] = {
+    "certificate_issue": "certificate.issue",
+    "certificate_bulk": "certificate.issue",
+    "certificate_log": "certificate.log.read",
+    "certificate_counts": "certificate.log.read",
+}
+
+STATUS = {InvalidInput: 422, RuleViolation: 422, NotFound: 404, Conflict: 409}
+T = TypeVar("T")
+
+
+def answered(work: Callable[[], T]) -> T | JSONResponse:
+    """Run a service call whose refusals the service has audited already: answer them here (a Forbidden
+    would otherwise be audited a second time by the app's handler)."""
+    try:
+        return work()
+    except Forbidden as e:
+        return error_response(401 if e.kind == "unauthenticated" else 403, e.problems, e.kind)
+    except JukiError as e:
+        return error_response(STATUS.get(type(e), 422), e.problems, e.kind)
+
+
+def envelope_from(data: Any, field: str) -> Envelope | None:
+    if data is None:
+        return None
+    env: Envelope = from_json(Envelope, data, field)
+    return env
+
+
+def pdf_response(pdf: bytes, certificate_id: str) -> Response:
+    return Response(pdf, media_type="application/pdf", headers={
+        "X-Juki-Certificate-Id": certificate_id,
+        "Content-Disposition": f'attachment; filename="{certificate_id}.pdf"'})
+
+
+def router(reg: Register) -> APIRouter:
+    r = APIRouter(tags=["証明書の交付"])
+
+    @r.post("/api/v1/certificates", name="certificate_issue",
+            summary="証明書の交付（住民票の写し・記載事項証明書・除票の写し・転出証明書・住民票コード通知書・印鑑登録証明書）",
+            response_class=Response, responses={200: {"content": {"application/pdf": {}}}})
+    async def certificate_issue(request: Request, principal: Principal_ = None) -> Any:
+        assert principal is not None
+        data = await json_body(request)
+        envelope = envelope_from(data.pop("envelope", None), "envelope")
+        req = request_from_json(data)
+        issued = answered(lambda: reg.issuance.issue(principal, req, envelope=envelope))
+        if isinstance(issued, JSONResponse):
+            return issued
+        return pdf_response(issued.pdf, issued.certificate_id)
+
+    @r.post("/api/v1/certificates/bulk", name="certificate_bulk",
+            summary="一括交付（郵送・公用請求）: 一通に一人、封筒と照合してから交付")
+    async def certificate_bulk(request: Request, principal: Principal_ = None) -> Any:
+        assert principal is not None
+        data = await json_body(request)
+        items = data.get("items")
+        extra = sorted(set(data) - {"items"})
+        if extra or not isinstance(items, list):
+            raise InvalidInput([Problem(k, "REG-CERT/bulk", "受け付けない項目です。", "This item is not accepted.")
+                                for k in extra] or [Problem("items", "REG-CERT/bulk", "items（配列）を指定してください。",
+                                                            "items (a list) is required.")])
+        pairs = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or set(item) - {"request", "envelope"}:
+                raise InvalidInput(Problem(f"items[{i}]", "REG-CERT/bulk", "request と envelope を指定してください。",
+                                           "Each item is {request, envelope}."))
+            env = envelope_from(item.get("envelope"), f"items[{i}].envelope")
+            if env is None:
+                raise InvalidInput(Problem(f"items[{i}].envelope", "REG-CERT/envelope", "封筒の宛名と住所を指定してください。",
+                                           "The envelope is required."))
+            try:
+                pairs.append((request_from_json(item.get("request")), env))
+            except InvalidInput as e:
+                raise InvalidInput(p.at(f"items[{i}].request") for p in e.problems) from None
+        result = answered(lambda: reg.issuance.issue_bulk(principal, pairs))
+        if isinstance(result, JSONResponse):
+            return result
+        batch_id, issued = result
+        return {"batch_id": batch_id, "count": len(issued), "certificates": [
+            {"certificate_id": c.certificate_id, "kind": c.kind.value, "subject_ids": list(c.subject_ids),
+             "envelope": c.envelope.view() if c.envelope else None, "pdf_sha256": c.pdf_sha256,
+             "pdf_base64": base64.b64encode(c.pdf).decode("ascii")} for c in issued]}
+
+    @r.get("/api/v1/certificates/log", name="certificate_log", summary="交付記録（誰が、誰に、誰の、どの証明書を）")
+    def certificate_log(principal: Principal_ = None, since: dt.date | None = None, until: dt.date | None = None,
+                        person_id: str | None = None,
+                        limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+        assert principal is not None
+        return reg.issuance.log(principal, since=since, until=until, person_id=person_id, limit=limit)
+
+    @r.get("/api/v1/certificates/counts", name="certificate_counts", summary="交付件数（種類・方法・請求の根拠別）")
+    def certificate_counts(principal: Principal_ = None, since: dt.date | None = None,
+                           until: dt.date | None = None) -> dict[str, Any]:
+        assert principal is not None
+        today = jst_date(reg.now())
+        return reg.issuance.counts(principal, since=since or today.replace(day=1), until=until or today)
+
+    return r

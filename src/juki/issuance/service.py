@@ -1,0 +1,502 @@
+"""Issuing certificates (交付, REG-CERT): at the counter, by mail, in batches and at kiosks (SEC-3, SEC-8).
+
+One issuance, in order:
+
+1. ``certificate.issue`` is required of the user;
+2. the register is read (the subjects, their 世帯, the requester's own record, the 印鑑登録) and the path's
+   rules are checked (:func:`juki.domain.certificate_requests.check`);
+3. DV 支援措置 (SEC-8): a request made by or for the offender named by an active measure (the requester,
+   the 代理人, the 依頼者) is refused; any request about a protected person goes to manual handling: only
+   a user holding ``certificate.protected`` (the supervisor who checked the requester) may issue it, and
+   never a kiosk;
+4. the :class:`~juki.domain.certificates.Document` is built -- the 個人番号 is taken out of the records
+   unless it is to be printed -- and signed and rendered by the certificate issuer (``juki.adapters.pdf``);
+5. one transaction writes the log row (``certificate_issuances`` + ``certificate_subjects``) and the
+   audit entry ``certificate.issue`` naming the subjects (house rule 4).
+
+A refusal writes nothing but an audit entry ``certificate.refuse`` (outcome denied) naming the subjects
+asked for and the rules that refused.
+
+**Bulk issuance** (a 公用請求 batch, or many certificates mailed at once) answers the seeds' incidents
+(person B's certificate mailed in person A's envelope): every item is one subject with its envelope; all
+are rendered first, then each PDF is read back (:mod:`.proof`) and must show its own subject's name and
+address and no other subject of the batch, and each envelope must be the one the request implies (the
+requester at their registered address, or the office at its stated address).  Any mismatch stops the
+batch and nothing is logged as issued.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from juki.access import policy
+from juki.access.model import Principal, Requester
+from juki.adapters.db.engine import read_only
+from juki.adapters.db.store import Reads, Store
+from juki.clock import Clock, jst_date
+from juki.domain import certificate_requests as cr
+from juki.domain.certificates import (
+    STATUTORY_ITEMS,
+    CertificateKind,
+    Document,
+    HistoryLine,
+    MoveOutDetails,
+    new_certificate_id,
+)
+from juki.domain.errors import Forbidden, InvalidInput, JukiError, NotFound, Problem, RuleViolation
+from juki.domain.events import ChangeKind
+from juki.domain.model import HouseholdRecord, PersonRecord, Status
+from juki.domain.municipalities import KNOWN
+from juki.domain.register import Jurisdiction
+from juki.services.reading import ReadService
+
+from . import proof
+from .proof import Envelope
+from .seals import SealRegistration, SealService
+from .tables import certificate_issuances, certificate_subjects
+
+
+class Rendered(Protocol):
+    """What the certificate issuer (``juki.adapters.pdf``) returns for one signed PDF."""
+
+    @property
+    def pdf(self) -> bytes: ...
+
+    @property
+    def certificate_id(self) -> str: ...
+
+    @property
+    def payload(self) -> dict[str, Any]: ...
+
+    @property
+    def content_sha256(self) -> str: ...
+
+
+CertificateIssuer = Callable[[Document, str], Rendered]
+"""``issuer(document, issued_by) -> Rendered``: render, sign, and return the PDF."""
+
+
+@dataclass(frozen=True)
+class Issued:
+    """One certificate handed out (and logged)."""
+
+    certificate_id: str
+    kind: CertificateKind
+    subject_ids: tuple[str, ...]
+    pdf: bytes = field(repr=False)
+    content_sha256: str
+    pdf_sha256: str
+    issued_at: dt.datetime
+    envelope: Envelope | None = None
+
+
+@dataclass(frozen=True)
+class KioskContext:
+    """Who issues at a kiosk: the kiosk, the card, and the kiosk transaction (one id on every entry)."""
+
+    kiosk_id: str
+    card_id: str
+    transaction_id: str
+
+    @property
+    def user_id(self) -> str:
+        return f"kiosk:{self.kiosk_id}"
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    request: cr.CertificateRequest
+    checked: cr.Checked
+    document: Document
+    subjects: tuple[PersonRecord, ...]
+    envelope: Envelope | None
+    intended: Envelope | None
+    seal: SealRegistration | None
+
+
+def _same(a: str, b: str) -> bool:
+    """Names and addresses compared as a person checking an envelope would (see :func:`proof.normalise`)."""
+    return proof.normalise(a) == proof.normalise(b)
+
+
+def _requester(p: cr.Person) -> Requester:
+    return Requester(person_id=p.person_id or None, name=p.name or None, name_kana=p.name_kana or None,
+                     birth_date=p.birth_date)
+
+
+def _history(reads: Reads, person_id: str) -> tuple[HistoryLine, ...]:
+    """異動履歴 of one subject, from their own versions only (no other person's name can appear): the day,
+    the kind, and what changed on this person's 住民票."""
+    rows = reads.person_history(person_id)
+    cancelled = {e.cancels_seq for e, _ in rows if e.cancels_seq is not None}
+    lines: list[HistoryLine] = []
+    before: PersonRecord | None = None
+    for event, record in rows:
+        if event.seq in cancelled or event.cancels_seq is not None or event.kind is ChangeKind.INITIAL_LOAD:
+            before = record
+            continue
+        changed = []
+        if before is None or before.address != record.address:
+            changed.append(f"住所 {record.address.text}")
+        if before is not None and before.name != record.name:
+            changed.append(f"氏名 {record.name}")
+        if before is not None and before.relationship != record.relationship:
+            changed.append(f"続柄 {record.relationship}")
+        lines.append(HistoryLine(event.effective_date, event.kind.ja, "　".join(changed), person_id))
+        before = record
+    return tuple(lines)
+
+
+class IssuanceService:
+    def __init__(self, store: Store, engine: Engine, reads: ReadService, seals: SealService,
+                 jurisdiction: Jurisdiction, *, clock: Clock, issuer: Callable[[], CertificateIssuer],
+                 mayor: Callable[[], str], audit: Any = None) -> None:
+        self.store = store
+        self.engine = engine
+        self.reads = reads
+        self.seals = seals
+        self.jurisdiction = jurisdiction
+        self.clock = clock
+        self._issuer = issuer
+        self._mayor = mayor
+        self.audit = audit
+
+    # --- the public operations ---------------------------------------------------------------------
+
+    def issue(self, principal: Principal, request: cr.CertificateRequest, *,
+              envelope: Envelope | None = None) -> Issued:
+        """Issue one certificate at the counter (or by mail, with its ``envelope``)."""
+        def work() -> list[tuple[_Prepared, Rendered]]:
+            policy.require(principal, "certificate.issue")
+            return self._render(principal, [self._prepare(principal, request, envelope)])
+
+        done = self._guarded(principal, [request], work)
+        return self._commit(principal, done, None)[0]
+
+    def issue_bulk(self, principal: Principal, items: Sequence[tuple[cr.CertificateRequest, Envelope]]) -> tuple[str, list[Issued]]:
+        """Issue a batch of mailed certificates, one subject per envelope, proven before anything is logged
+        (see the module docstring).  Returns the batch id and the certificates in the order given."""
+        batch_id = "B" + secrets.token_hex(8).upper()
+        requests = [r for r, _ in items]
+
+        def prepare() -> list[tuple[_Prepared, Rendered]]:
+            policy.require(principal, "certificate.issue")
+            if not items:
+                raise InvalidInput(Problem("items", "REG-CERT/bulk", "交付する証明書がありません。", "The batch is empty."))
+            bad = [Problem(f"items[{i}].subject_ids", "REG-CERT/bulk-one-subject",
+                           "一括交付では一通に一人だけを記載します（封筒と証明書を一対一で照合するため）。",
+                           "In a batch each certificate holds exactly one subject (to match it with its envelope).")
+                   for i, (r, _) in enumerate(items) if len(r.subject_ids) != 1]
+            bad += [Problem(f"items[{i}].channel", "REG-CERT/bulk", "一括交付は郵送（channel=mail）です。",
+                            "A batch is mailed (channel=mail).")
+                    for i, (r, _) in enumerate(items) if r.channel is not cr.Channel.MAIL]
+            if bad:
+                raise InvalidInput(bad)
+            prepared = [self._prepare(principal, r, e, field_prefix=f"items[{i}].") for i, (r, e) in enumerate(items)]
+            done = self._render(principal, prepared)
+            everyone = [p.subjects[0] for p, _ in done]
+            mismatches: list[Problem] = []
+            for i, (p, rendered) in enumerate(done):
+                assert p.envelope is not None and p.intended is not None
+                mismatches += [x.at(f"items[{i}]") for x in proof.check_output(
+                    rendered.pdf, p.subjects[0], everyone, p.envelope, p.intended)]
+            if mismatches:
+                raise RuleViolation(mismatches)
+            return done
+
+        done = self._guarded(principal, requests, prepare, batch_id=batch_id)
+        return batch_id, self._commit(principal, done, batch_id)
+
+    def issue_at_kiosk(self, kiosk: KioskContext, request: cr.CertificateRequest) -> Issued:
+        """A kiosk's request (:mod:`.kiosk` authenticated the card and checked the transaction)."""
+        principal = Principal(user_id=kiosk.user_id, terminal_id=kiosk.kiosk_id, session_id=kiosk.transaction_id,
+                              section="kiosk", roles=frozenset(), permissions=frozenset())
+        done = self._guarded(principal, [request], lambda: self._render(
+            principal, [self._prepare(principal, request, None, kiosk=kiosk)]), kiosk=kiosk)
+        return self._commit(principal, done, None, kiosk=kiosk)[0]
+
+    # --- preparing one certificate -----------------------------------------------------------------
+
+    def _guarded(self, principal: Principal, requests: Sequence[cr.CertificateRequest], work: Callable[[], Any], *,
+                 batch_id: str | None = None, kiosk: KioskContext | None = None) -> Any:
+        """Run ``work``; a refusal is audited (``certificate.refuse``) and re-raised, nothing else written."""
+        try:
+            return work()
+        except JukiError as e:
+            if self.audit is not None:
+                subjects = sorted({s for r in requests for s in r.subject_ids if isinstance(s, str)})
+                detail: dict[str, Any] = {
+                    "kinds": sorted({r.kind.value for r in requests}), "paths": sorted({r.path.value for r in requests}),
+                    "rules": sorted({p.rule for p in e.problems}), "fields": [p.field for p in e.problems][:20],
+                }
+                if batch_id:
+                    detail["batch_id"] = batch_id
+                if kiosk:
+                    detail.update(card_id=kiosk.card_id, transaction_id=kiosk.transaction_id)
+                self.audit.record_now(self.engine, user_id=principal.user_id, terminal=principal.terminal_id,
+                                      session_id=principal.session_id, action="certificate.refuse", outcome="denied",
+                                      subject_ids=subjects, detail=detail)
+            raise
+
+    def _prepare(self, principal: Principal, request: cr.CertificateRequest, envelope: Envelope | None, *,
+                 kiosk: KioskContext | None = None, field_prefix: str = "") -> _Prepared:
+        today = jst_date(self.clock())
+        with self.store.read() as r:
+            found = r.persons(request.subject_ids)
+            missing = [Problem(f"{field_prefix}subject_ids[{i}]", "REG-CERT/subjects", f"住民 {pid} はいません。",
+                               f"There is no person {pid}.")
+                       for i, pid in enumerate(request.subject_ids) if pid not in found or found[pid].status is Status.VOID]
+            if missing:
+                raise NotFound(missing)
+            subjects = tuple(found[pid] for pid in request.subject_ids)
+            requester_record = self._requester_record(r, request, field_prefix)
+            seal = None
+            if request.kind is CertificateKind.SEAL and len(subjects) == 1:
+                card = None if kiosk is not None else request.seal_card_number
+                seal = self.seals.certificate_registration(r.connection, subjects[0].person_id, card)
+            facts = cr.Facts(tuple(cr.SubjectFacts(p.person_id, p.status, self._relation(requester_record, p),
+                                                   p.removal_reason, p.is_foreign) for p in subjects),
+                             self.jurisdiction.lg_code, seal_card_valid=seal is not None)
+            try:
+                checked = cr.check(request, facts)
+            except JukiError as e:
+                raise type(e)(p.at(field_prefix.rstrip(".")) if field_prefix else p for p in e.problems) from None
+            self._screen(principal, request, subjects, kiosk)
+            household = None
+            if subjects[0].status is Status.RESIDENT:
+                household = r.household_current(subjects[0].household_id)
+            intended = self._intended_envelope(request, checked, requester_record, subjects, field_prefix)
+            if request.channel is cr.Channel.MAIL:
+                if envelope is None:
+                    raise InvalidInput(Problem(f"{field_prefix}envelope", "REG-CERT/envelope", "郵送の宛名と住所を指定してください。",
+                                               "A mailed certificate needs its envelope (addressee and address)."))
+                assert intended is not None
+                if not (_same(envelope.addressee, intended.addressee) and _same(envelope.address, intended.address)):
+                    raise RuleViolation(Problem(
+                        f"{field_prefix}envelope", "REG-CERT/envelope",
+                        f"封筒の宛名・住所が請求と一致しません（送付先は {intended.addressee}、{intended.address}）。",
+                        f"The envelope does not match the request (it must go to {intended.addressee}, {intended.address})."))
+            elif envelope is not None:
+                raise InvalidInput(Problem(f"{field_prefix}envelope", "REG-CERT/envelope", "封筒は郵送（channel=mail）のときだけ指定します。",
+                                           "An envelope is given for a mailed certificate (channel=mail) only."))
+            document = self._document(r, request, checked, subjects, household, seal, today)
+        return _Prepared(request, checked, document, subjects, envelope, intended, seal)
+
+    def _requester_record(self, r: Reads, request: cr.CertificateRequest, prefix: str) -> PersonRecord | None:
+        pid = request.requester.person_id
+        if not pid:
+            return None
+        rec = r.person_current(pid)
+        if rec is None or rec.status is Status.VOID:
+            raise NotFound(Problem(f"{prefix}requester.person_id", "REG-CERT/requester", f"請求者 {pid} は住民基本台帳にいません。",
+                                   f"The requester {pid} is not on the register."))
+        return rec
+
+    @staticmethod
+    def _relation(requester: PersonRecord | None, subject: PersonRecord) -> cr.Relation:
+        """本人; 同一世帯 (both in it now, or -- for a 除票 or 転出証明書 -- the household the subject left,
+        住基法15条の4第1項); else none."""
+        if requester is None:
+            return cr.Relation.NONE
+        if requester.person_id == subject.person_id:
+            return cr.Relation.SELF
+        if requester.household_id == subject.household_id and (
+                subject.status is Status.REMOVED or requester.status is Status.RESIDENT):
+            return cr.Relation.HOUSEHOLD
+        return cr.Relation.NONE
+
+    def _screen(self, principal: Principal, request: cr.CertificateRequest, subjects: tuple[PersonRecord, ...],
+                kiosk: KioskContext | None) -> None:
+        """SEC-8: refuse a request by or for the offender; send any request about a protected person to
+        the supervisor (``certificate.protected``); a kiosk never issues about a protected person."""
+        for p in subjects:
+            for who in request.screened_persons():
+                self.reads.check_requester(p.person_id, _requester(who))
+        protected = self.reads.protected([p.person_id for p in subjects])
+        if not protected:
+            return
+        if kiosk is not None or not policy.can(principal, "certificate.protected"):
+            raise Forbidden(Problem(
+                "subject_ids", "SEC-8/manual-handling",
+                "この請求は担当の責任者による確認が必要です。窓口の責任者にお問い合わせください。",
+                "This request must be checked by the supervisor in charge; please ask at the counter."))
+
+    def _intended_envelope(self, request: cr.CertificateRequest, checked: cr.Checked, requester: PersonRecord | None,
+                           subjects: tuple[PersonRecord, ...], prefix: str) -> Envelope | None:
+        """Where a mailed certificate must go: the person (or, for a copy with the 個人番号 asked for by an
+        agent, the subject) at the registered address; an office or a third party at its stated address."""
+        if request.channel is not cr.Channel.MAIL:
+            return None
+        if request.path is cr.Path.SELF or request.kind is CertificateKind.SEAL:
+            person = subjects[0] if checked.mail_to_subject or requester is None else requester
+            address = (person.moved_out_to if person.status is Status.REMOVED and person.moved_out_to else person.address)
+            return Envelope(person.name, address.text)
+        who = request.public_body.office if request.public_body else (request.requester.organisation or request.requester.name)
+        if not request.requester.address.strip():
+            raise InvalidInput(Problem(f"{prefix}requester.address", "REG-CERT/envelope", "送付先の住所（請求者の住所）を記入してください。",
+                                       "The requester's address (where to mail it) is required."))
+        return Envelope(who, request.requester.address)
+
+    def _document(self, r: Reads, request: cr.CertificateRequest, checked: cr.Checked,
+                  subjects: tuple[PersonRecord, ...], household: HouseholdRecord | None,
+                  seal: SealRegistration | None, today: dt.date) -> Document:
+        kind = request.kind
+        statutory = STATUTORY_ITEMS.get(kind)
+        printed = checked.items | statutory if statutory else checked.items
+        persons = tuple(p if printed.individual_number else replace(p, individual_number=None) for p in subjects)
+        history: tuple[HistoryLine, ...] = ()
+        if checked.items.history:
+            history = tuple(line for p in subjects for line in _history(r, p.person_id))
+        move_out = None
+        if kind is CertificateKind.MOVE_OUT:
+            p = subjects[0]
+            notified = max((e.notified_date for e in r.events_for_person(p.person_id) if e.kind is ChangeKind.MOVE_OUT),
+                           default=p.address_notified_on)
+            if p.moved_out_to is not None and p.removal_date is not None:
+                move_out = MoveOutDetails(p.moved_out_to, p.removal_date, notified)
+        municipality, lg_code, mayor = self.jurisdiction.name, self.jurisdiction.lg_code, self._mayor()
+        if request.path is cr.Path.WIDE_AREA:
+            place = KNOWN.get(request.wide_area_from)
+            municipality = place.name if place else f"交付地（{request.wide_area_from}）"
+            lg_code, mayor = request.wide_area_from, f"{municipality}長"
+        return Document(
+            kind=kind, layout=checked.layout, items=checked.items, persons=persons, household=household,
+            history=history, municipality=municipality, lg_code=lg_code, mayor=mayor, issued_on=today,
+            certificate_id=new_certificate_id(lg_code, today), purpose=request.purpose,
+            seal=seal.imprint() if seal is not None else None, move_out=move_out)
+
+    # --- rendering and the log ---------------------------------------------------------------------
+
+    def _render(self, principal: Principal, prepared: Sequence[_Prepared]) -> list[tuple[_Prepared, Rendered]]:
+        issuer = self._issuer()
+        return [(p, issuer(p.document, principal.user_id)) for p in prepared]
+
+    def _commit(self, principal: Principal, done: Sequence[tuple[_Prepared, Rendered]], batch_id: str | None,
+                *, kiosk: KioskContext | None = None) -> list[Issued]:
+        """The log rows and the audit entries of rendered certificates, in one transaction."""
+        now = self.clock()
+        out: list[Issued] = []
+        with self.engine.begin() as conn:
+            for p, rendered in done:
+                out.append(self._log(conn, principal, p, rendered, now, batch_id, kiosk))
+            if self.audit is not None:
+                self.audit.record_many(conn, [self.audit.prepare(
+                    user_id=principal.user_id, terminal=principal.terminal_id, session_id=principal.session_id,
+                    action="certificate.issue", subject_ids=list(issued.subject_ids), at=now,
+                    detail=self._audit_detail(p, issued, batch_id, kiosk)) for (p, _), issued in zip(done, out, strict=True)])
+        return out
+
+    @staticmethod
+    def _audit_detail(p: _Prepared, issued: Issued, batch_id: str | None, kiosk: KioskContext | None) -> dict[str, Any]:
+        r = p.request
+        detail: dict[str, Any] = {"certificate_id": issued.certificate_id, "kind": r.kind.value, "path": r.path.value,
+                                  "channel": r.channel.value, "items": list(p.checked.items.names()),
+                                  "relations": [x.value for x in p.checked.relations]}
+        if batch_id:
+            detail["batch_id"] = batch_id
+        if kiosk:
+            detail.update(card_id=kiosk.card_id, transaction_id=kiosk.transaction_id)
+        return detail
+
+    def _log(self, conn: Connection, principal: Principal, p: _Prepared, rendered: Rendered, now: dt.datetime,
+             batch_id: str | None, kiosk: KioskContext | None) -> Issued:
+        r = p.request
+        relations = {x for x in p.checked.relations}
+        relation = ("self" if relations == {cr.Relation.SELF} else "household" if relations <= {cr.Relation.SELF, cr.Relation.HOUSEHOLD}
+                    else r.path.value)
+        if r.agent is not None:
+            relation = "agent"
+        subject_ids = p.document.subject_ids
+        pdf_sha = hashlib.sha256(rendered.pdf).hexdigest()
+        conn.execute(certificate_issuances.insert().values(
+            certificate_id=rendered.certificate_id, kind=r.kind.value, layout=p.checked.layout.value,
+            channel=r.channel.value, path=r.path.value, subject_ids=json.dumps(list(subject_ids)),
+            subject_count=len(subject_ids), requester_person_id=r.requester.person_id or None,
+            requester_name=r.requester.name or r.requester.organisation, requester_address=r.requester.address,
+            requester_relation=relation, requester_organisation=r.requester.organisation,
+            agent_name=r.agent.name if r.agent else "", reason=r.reason.value if r.reason else "",
+            purpose=r.purpose, legal_basis=(r.public_body.statute if r.public_body else ""),
+            request_detail=json.dumps(cr.summary(r), ensure_ascii=False, sort_keys=True),
+            items=json.dumps(list(p.checked.items.names())), issued_by=principal.user_id,
+            terminal=principal.terminal_id, session_id=principal.session_id,
+            kiosk_transaction_id=kiosk.transaction_id if kiosk else None, card_id=kiosk.card_id if kiosk else None,
+            batch_id=batch_id, issued_at=now, issued_on=p.document.issued_on, content_sha256=rendered.content_sha256,
+            pdf_sha256=pdf_sha, envelope_addressee=p.envelope.addressee if p.envelope else None,
+            envelope_address=p.envelope.address if p.envelope else None,
+            seal_registration_number=p.seal.registration_number if p.seal else None))
+        conn.execute(certificate_subjects.insert(), [
+            {"certificate_id": rendered.certificate_id, "person_id": pid, "issued_at": now} for pid in subject_ids])
+        return Issued(rendered.certificate_id, r.kind, subject_ids, rendered.pdf, rendered.content_sha256, pdf_sha, now,
+                      p.envelope)
+
+    # --- the log, read back ------------------------------------------------------------------------
+
+    def log(self, principal: Principal, *, since: dt.date | None = None, until: dt.date | None = None,
+            person_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The issuance log (交付記録), newest first; reading it is audited with the subjects it shows."""
+        policy.require(principal, "certificate.log.read")
+        t = certificate_issuances
+        q = sa.select(t).order_by(t.c.issued_at.desc(), t.c.certificate_id).limit(max(1, min(limit, 1000)))
+        if since is not None:
+            q = q.where(t.c.issued_on >= since)
+        if until is not None:
+            q = q.where(t.c.issued_on <= until)
+        if person_id is not None:
+            q = q.where(t.c.certificate_id.in_(sa.select(certificate_subjects.c.certificate_id)
+                                               .where(certificate_subjects.c.person_id == person_id)))
+        with read_only(self.engine.connect()) as conn:
+            rows = [_log_view(row) for row in conn.execute(q)]
+        if self.audit is not None:
+            self.audit.record_now(self.engine, user_id=principal.user_id, terminal=principal.terminal_id,
+                                  session_id=principal.session_id, action="certificate.log.read",
+                                  subject_ids=sorted({s for row in rows for s in row["subject_ids"]}),
+                                  detail={"since": since.isoformat() if since else None,
+                                          "until": until.isoformat() if until else None,
+                                          "person_id": person_id, "rows": len(rows)})
+        return rows
+
+    def counts(self, principal: Principal, *, since: dt.date, until: dt.date) -> dict[str, Any]:
+        """交付件数: certificates (and the persons on them) by kind, channel and path, between two days
+        (inclusive, JST)."""
+        policy.require(principal, "certificate.log.read")
+        if until < since:
+            raise InvalidInput(Problem("until", "REG-CERT/period", "期間の終わりが始まりより前です。", "until is before since."))
+        t = certificate_issuances
+        q = (sa.select(t.c.kind, t.c.channel, t.c.path, sa.func.count().label("n"), sa.func.sum(t.c.subject_count).label("p"))
+             .where(t.c.issued_on >= since, t.c.issued_on <= until).group_by(t.c.kind, t.c.channel, t.c.path)
+             .order_by(t.c.kind, t.c.channel, t.c.path))
+        with read_only(self.engine.connect()) as conn:
+            rows = [{"kind": r.kind, "kind_ja": CertificateKind(r.kind).ja, "channel": r.channel,
+                     "channel_ja": cr.Channel(r.channel).ja, "path": r.path, "path_ja": cr.Path(r.path).ja,
+                     "certificates": int(r.n), "persons": int(r.p or 0)} for r in conn.execute(q)]
+        by_kind: dict[str, int] = {}
+        for row in rows:
+            by_kind[row["kind"]] = by_kind.get(row["kind"], 0) + row["certificates"]
+        return {"since": since.isoformat(), "until": until.isoformat(), "rows": rows, "by_kind": by_kind,
+                "total": sum(by_kind.values())}
+
+
+def _log_view(row: Any) -> dict[str, Any]:
+    return {
+        "certificate_id": row.certificate_id, "kind": row.kind, "kind_ja": CertificateKind(row.kind).ja,
+        "layout": row.layout, "channel": row.channel, "path": row.path, "subject_ids": json.loads(row.subject_ids),
+        "requester_person_id": row.requester_person_id, "requester_name": row.requester_name,
+        "requester_relation": row.requester_relation, "requester_organisation": row.requester_organisation,
+        "agent_name": row.agent_name, "reason": row.reason, "purpose": row.purpose, "legal_basis": row.legal_basis,
+        "request": json.loads(row.request_detail), "items": json.loads(row.items), "issued_by": row.issued_by,
+        "terminal": row.terminal, "kiosk_transaction_id": row.kiosk_transaction_id, "card_id": row.card_id,
+        "batch_id": row.batch_id, "issued_at": row.issued_at.isoformat(), "issued_on": row.issued_on.isoformat(),
+        "content_sha256": row.content_sha256, "pdf_sha256": row.pdf_sha256,
+        "envelope": ({"addressee": row.envelope_addressee, "address": row.envelope_address}
+                     if row.envelope_addressee is not None else None),
+        "seal_registration_number": row.seal_registration_number,
+    }

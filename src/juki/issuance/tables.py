@@ -1,0 +1,239 @@
+"""The tables of certificate issuance, コンビニ交付 and 印鑑登録 (REG-CERT, REG-LINK5, SEC-3), SQLAlchemy Core,
+one schema for both engines.
+
+They live in their own :data:`metadata` (same naming convention as the register's) because the issuance
+package owns its migration branch (``0004_certificates``, branch label ``certificates``).  The migration is
+a frozen copy of this module; ``tests/contract/test_issuance_schema.py`` checks that they agree.
+
+=========================  ==========================================================================
+table                      what
+=========================  ==========================================================================
+``certificate_issuances``  insert-only: one row per certificate handed out (交付記録): kind, subjects,
+                           requester (path, identity, relation, reason/purpose), items, who issued it
+                           from which terminal (or which kiosk, card and kiosk transaction), when, the
+                           hash of the printed content and of the PDF, the envelope when mailed
+``certificate_subjects``   insert-only index (certificate id, 宛名番号): whose certificates were issued
+                           (for 開示 and for the 本人通知 of third-party requests)
+``resident_cards``         コンビニ交付 cards: the card's public key (利用者証明用電子証明書 stand-in), the
+                           hashed 4-digit PIN and its failure count, status; never deleted
+``kiosks``                 registered kiosk terminals; the kiosk key is stored as SHA-256; never deleted
+``kiosk_challenges``       one-time challenges a kiosk asked for; ``used_at`` is set once (replay guard)
+``kiosk_transactions``     one row per kiosk session (取引), from card authentication to its end
+``seal_registrations``     insert-only: 印鑑登録 (registration number, person, 印影 image, the 印鑑登録証
+                           number, how identity was checked)
+``seal_confirmations``     insert-only: the 照会書 回答 that makes a registration by inquiry effective
+``seal_abolitions``        insert-only: 廃止 (by request, 亡失, 転出, 死亡, 職権)
+=========================  ==========================================================================
+
+REG-LINK5: no table here has a column for the 個人番号, and nothing joins to where it is kept; persons
+are named by 宛名番号 only.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from juki.access import tables as access_tables
+from juki.adapters.db.schema import ID, Serial, UTCDateTime
+from juki.adapters.db.schema import metadata as register_metadata
+
+metadata = sa.MetaData(naming_convention=register_metadata.naming_convention)
+
+USER = sa.String(64)
+CERT_ID = sa.String(40)
+DIGEST = sa.String(64)
+
+certificate_issuances = sa.Table(
+    "certificate_issuances",
+    metadata,
+    sa.Column("certificate_id", CERT_ID, primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("layout", sa.String(16), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),  # counter | mail | kiosk
+    sa.Column("path", sa.String(24), nullable=False),  # self | public_body | third_party | wide_area
+    sa.Column("subject_ids", sa.Text(), nullable=False),  # JSON list of 宛名番号, in print order
+    sa.Column("subject_count", sa.Integer(), nullable=False),
+    sa.Column("requester_person_id", ID, nullable=True),
+    sa.Column("requester_name", sa.Text(), nullable=False),
+    sa.Column("requester_address", sa.Text(), nullable=False, server_default=""),
+    sa.Column("requester_relation", sa.String(24), nullable=False),
+    sa.Column("requester_organisation", sa.Text(), nullable=False, server_default=""),
+    sa.Column("agent_name", sa.Text(), nullable=False, server_default=""),
+    sa.Column("reason", sa.String(32), nullable=False, server_default=""),
+    sa.Column("purpose", sa.Text(), nullable=False, server_default=""),
+    sa.Column("legal_basis", sa.Text(), nullable=False, server_default=""),
+    sa.Column("request_detail", sa.Text(), nullable=False),  # JSON: identity documents, professional, etc.
+    sa.Column("items", sa.Text(), nullable=False),  # JSON: the optional items printed
+    sa.Column("issued_by", USER, nullable=False),  # staff user id, or kiosk:<kiosk id>
+    sa.Column("terminal", sa.String(64), nullable=False),
+    sa.Column("session_id", sa.String(64), nullable=True),
+    sa.Column("kiosk_transaction_id", sa.String(40), nullable=True),
+    sa.Column("card_id", sa.String(40), nullable=True),
+    sa.Column("batch_id", sa.String(40), nullable=True),
+    sa.Column("issued_at", UTCDateTime(), nullable=False),
+    sa.Column("issued_on", sa.Date(), nullable=False),  # JST date printed on the certificate
+    sa.Column("content_sha256", DIGEST, nullable=False),
+    sa.Column("pdf_sha256", DIGEST, nullable=False),
+    sa.Column("envelope_addressee", sa.Text(), nullable=True),
+    sa.Column("envelope_address", sa.Text(), nullable=True),
+    sa.Column("seal_registration_number", Serial(), nullable=True),
+    sa.CheckConstraint("channel IN ('counter', 'mail', 'kiosk')", name="channel"),
+    sa.Index(None, "issued_on", "kind"),
+    sa.Index(None, "issued_by", "issued_at"),
+    sa.Index(None, "batch_id"),
+)
+
+certificate_subjects = sa.Table(
+    "certificate_subjects",
+    metadata,
+    sa.Column("certificate_id", CERT_ID, sa.ForeignKey("certificate_issuances.certificate_id"), primary_key=True),
+    sa.Column("person_id", ID, primary_key=True),
+    sa.Column("issued_at", UTCDateTime(), nullable=False),
+    sa.Index(None, "person_id", "issued_at"),
+)
+
+CARD_STATUSES = ("active", "locked", "revoked")
+
+resident_cards = sa.Table(
+    "resident_cards",
+    metadata,
+    sa.Column("card_id", sa.String(40), primary_key=True),
+    sa.Column("person_id", ID, nullable=False),
+    sa.Column("algorithm", sa.String(16), nullable=False),
+    sa.Column("public_key", sa.Text(), nullable=False),  # PEM (SubjectPublicKeyInfo)
+    sa.Column("pin_hash", sa.Text(), nullable=False),  # argon2id of the 4-digit PIN
+    sa.Column("failed_pins", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("issued_by", USER, nullable=False),
+    sa.Column("issued_at", UTCDateTime(), nullable=False),
+    sa.Column("valid_until", sa.Date(), nullable=False),
+    sa.Column("locked_at", UTCDateTime(), nullable=True),
+    sa.Column("unlocked_by", USER, nullable=True),
+    sa.Column("unlocked_at", UTCDateTime(), nullable=True),
+    sa.Column("revoked_by", USER, nullable=True),
+    sa.Column("revoked_at", UTCDateTime(), nullable=True),
+    sa.Column("revoke_reason", sa.Text(), nullable=True),
+    sa.CheckConstraint("status IN ('active', 'locked', 'revoked')", name="status"),
+    sa.CheckConstraint("algorithm IN ('ed25519', 'ecdsa-p256')", name="algorithm"),
+    sa.Index(None, "person_id"),
+)
+
+kiosks = sa.Table(
+    "kiosks",
+    metadata,
+    sa.Column("kiosk_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.Text(), nullable=False),
+    sa.Column("location", sa.Text(), nullable=False, server_default=""),
+    sa.Column("credential_hash", DIGEST, nullable=False),
+    sa.Column("registered_by", USER, nullable=False),
+    sa.Column("registered_at", UTCDateTime(), nullable=False),
+    sa.Column("revoked_by", USER, nullable=True),
+    sa.Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+kiosk_challenges = sa.Table(
+    "kiosk_challenges",
+    metadata,
+    sa.Column("challenge", DIGEST, primary_key=True),  # 32 random bytes, hex
+    sa.Column("kiosk_id", sa.String(64), sa.ForeignKey("kiosks.kiosk_id"), nullable=False),
+    sa.Column("issued_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Column("used_at", UTCDateTime(), nullable=True),
+)
+
+kiosk_transactions = sa.Table(
+    "kiosk_transactions",
+    metadata,
+    sa.Column("transaction_id", sa.String(40), primary_key=True),
+    sa.Column("kiosk_id", sa.String(64), sa.ForeignKey("kiosks.kiosk_id"), nullable=False),
+    sa.Column("card_id", sa.String(40), sa.ForeignKey("resident_cards.card_id"), nullable=False),
+    sa.Column("person_id", ID, nullable=False),
+    sa.Column("token_hash", DIGEST, nullable=False),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Column("ended_at", UTCDateTime(), nullable=True),
+    sa.Column("end_reason", sa.String(32), nullable=True),
+    sa.Column("certificates", sa.Integer(), nullable=False, server_default="0"),
+    sa.Index(None, "card_id"),
+)
+
+seal_registrations = sa.Table(
+    "seal_registrations",
+    metadata,
+    sa.Column("registration_number", Serial(), primary_key=True, autoincrement=True),  # 印鑑登録番号
+    sa.Column("person_id", ID, nullable=False),
+    sa.Column("registered_name", sa.Text(), nullable=False),  # 氏名 at registration (name changes are checked)
+    sa.Column("imprint_png", sa.LargeBinary(), nullable=False),  # 印影
+    sa.Column("imprint_sha256", DIGEST, nullable=False),
+    sa.Column("imprint_size_mm", sa.Integer(), nullable=False),  # 印影の一辺 (mm, rounded up)
+    sa.Column("card_number", sa.String(16), nullable=False),  # 印鑑登録証の番号
+    sa.Column("method", sa.String(16), nullable=False),  # immediate (写真付き本人確認) | inquiry (照会書)
+    sa.Column("applicant", sa.Text(), nullable=False, server_default=""),  # 代理人 (委任状) when not the person
+    sa.Column("identity", sa.Text(), nullable=False),  # JSON: documents checked
+    sa.Column("entered_by", USER, nullable=False),
+    sa.Column("terminal", sa.String(64), nullable=False),
+    sa.Column("entered_at", UTCDateTime(), nullable=False),
+    sa.Column("entered_on", sa.Date(), nullable=False),  # JST; the 登録日 of an immediate registration
+    sa.UniqueConstraint("card_number"),
+    sa.CheckConstraint("method IN ('immediate', 'inquiry')", name="method"),
+    sa.Index(None, "person_id"),
+    sqlite_autoincrement=True,
+)
+
+seal_confirmations = sa.Table(
+    "seal_confirmations",
+    metadata,
+    sa.Column("registration_number", Serial(), sa.ForeignKey("seal_registrations.registration_number"),
+              primary_key=True, autoincrement=False),
+    sa.Column("confirmed_by", USER, nullable=False),
+    sa.Column("terminal", sa.String(64), nullable=False),
+    sa.Column("confirmed_at", UTCDateTime(), nullable=False),
+    sa.Column("confirmed_on", sa.Date(), nullable=False),  # the 登録日 of a registration by inquiry
+    sa.Column("reference", sa.Text(), nullable=False, server_default=""),  # 回答書 number
+)
+
+SEAL_ABOLITION_REASONS = ("request", "card_lost", "moved_out", "died", "removed", "name_changed")
+
+seal_abolitions = sa.Table(
+    "seal_abolitions",
+    metadata,
+    sa.Column("registration_number", Serial(), sa.ForeignKey("seal_registrations.registration_number"),
+              primary_key=True, autoincrement=False),
+    sa.Column("reason", sa.String(16), nullable=False),
+    sa.Column("abolished_by", USER, nullable=False),
+    sa.Column("terminal", sa.String(64), nullable=False),
+    sa.Column("abolished_at", UTCDateTime(), nullable=False),
+    sa.Column("effective_on", sa.Date(), nullable=False),
+    sa.Column("note", sa.Text(), nullable=False, server_default=""),
+    sa.CheckConstraint(
+        "reason IN ('request', 'card_lost', 'moved_out', 'died', 'removed', 'name_changed')", name="reason"
+    ),
+)
+
+APPEND_ONLY_TABLES: tuple[str, ...] = (
+    "certificate_issuances",
+    "certificate_subjects",
+    "seal_registrations",
+    "seal_confirmations",
+    "seal_abolitions",
+)
+"""Insert-only: the database refuses UPDATE, DELETE and TRUNCATE."""
+
+NO_DELETE_TABLES: tuple[str, ...] = ("resident_cards", "kiosks", "kiosk_challenges", "kiosk_transactions")
+"""Mutable state (PIN failures, lock, challenge use, transaction end), never deleted: evidence (SEC-3)."""
+
+TABLES: tuple[str, ...] = tuple(metadata.tables)
+
+NO_DELETE_FUNCTION = "juki_issuance_refuse_delete"
+"""This branch's own PostgreSQL guard function (downgrading the access branch drops its own)."""
+
+
+def no_delete_ddl(dialect: str, tables: tuple[str, ...] = NO_DELETE_TABLES) -> list[str]:
+    """Statements that make the database refuse DELETE (and TRUNCATE on PostgreSQL) on ``tables``."""
+    return access_tables.no_delete_ddl(
+        dialect, tables, function=NO_DELETE_FUNCTION,
+        hint="cards, kiosks and kiosk transactions are evidence of who obtained which certificate")
+
+
+def drop_no_delete_ddl(dialect: str, tables: tuple[str, ...] = NO_DELETE_TABLES) -> list[str]:
+    return access_tables.drop_no_delete_ddl(dialect, tables, function=NO_DELETE_FUNCTION)

@@ -1,0 +1,118 @@
+"""Contract: migration 0004_certificates builds exactly juki.issuance.tables on both engines; the database
+refuses UPDATE/DELETE on the issuance log and the seal tables and DELETE on cards, kiosks, challenges and
+kiosk transactions; no table of the branch has anything to do with the 個人番号 (REG-LINK5)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from juki.adapters.db.engine import make_engine
+from juki.adapters.db.migrate import current_revision, downgrade, upgrade
+from juki.issuance import tables
+
+NOW = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
+
+
+def test_migration_creates_exactly_the_issuance_tables(database_url: str) -> None:
+    upgrade(database_url)
+    assert "0004_certificates" in (current_revision(database_url) or "").split(",")
+    engine = make_engine(database_url)
+    try:
+        assert set(tables.TABLES) <= set(sa.inspect(engine).get_table_names())
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), tables.metadata)
+        ours = [d for d in diff if not (d[0] == "remove_table" and d[1].name not in tables.TABLES)]
+        ours = [d for d in ours if not (d[0] == "remove_index" and d[1].table.name not in tables.TABLES)]
+        assert ours == [], f"migration 0004_certificates and issuance/tables.py disagree: {ours}"
+    finally:
+        engine.dispose()
+
+
+def test_no_column_of_the_branch_holds_or_joins_to_the_individual_number() -> None:
+    """REG-LINK5: 印鑑登録 and the issuance log never link to the 個人番号."""
+    for table in tables.metadata.tables.values():
+        for column in table.columns:
+            assert "number_" not in column.name and "individual" not in column.name, (table.name, column.name)
+            for fk in column.foreign_keys:
+                assert fk.column.table.name in tables.TABLES, (table.name, column.name, fk.target_fullname)
+
+
+def test_downgrade_of_the_certificates_branch_keeps_the_other_guards(database_url: str) -> None:
+    upgrade(database_url)
+    downgrade(database_url, "certificates@0001")
+    engine = make_engine(database_url)
+    try:
+        names = set(sa.inspect(engine).get_table_names())
+        assert not set(tables.TABLES) & names and {"events", "staff", "audit_entries"} <= names
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                q = "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN ('outbox_no_delete', 'staff_no_delete')"
+                assert conn.execute(sa.text(q)).scalar() == 2
+            else:
+                q = "SELECT count(*) FROM pg_proc WHERE proname IN ('juki_refuse_change', 'juki_refuse_delete')"
+                assert conn.execute(sa.text(q)).scalar() == 2
+    finally:
+        engine.dispose()
+    upgrade(database_url)
+    # and the access branch can still go down and up with ours in place (separate guard functions)
+    downgrade(database_url, "access@0001")
+    upgrade(database_url)
+
+
+def _seed(conn: sa.Connection) -> None:
+    conn.execute(tables.certificate_issuances.insert().values(
+        certificate_id="C1", kind="resident_copy", layout="household", channel="counter", path="self",
+        subject_ids='["0000000001"]', subject_count=1, requester_name="n", requester_relation="self",
+        request_detail="{}", items="{}", issued_by="u", terminal="T", issued_at=NOW, issued_on=NOW.date(),
+        content_sha256="0" * 64, pdf_sha256="0" * 64))
+    conn.execute(tables.certificate_subjects.insert().values(certificate_id="C1", person_id="0000000001", issued_at=NOW))
+    conn.execute(tables.resident_cards.insert().values(
+        card_id="K1", person_id="0000000001", algorithm="ed25519", public_key="pem", pin_hash="h", status="active",
+        issued_by="u", issued_at=NOW, valid_until=NOW.date()))
+    conn.execute(tables.kiosks.insert().values(kiosk_id="KS1", name="k", credential_hash="0" * 64,
+                                               registered_by="a", registered_at=NOW))
+    conn.execute(tables.kiosk_challenges.insert().values(challenge="1" * 64, kiosk_id="KS1", issued_at=NOW, expires_at=NOW))
+    conn.execute(tables.kiosk_transactions.insert().values(
+        transaction_id="X1", kiosk_id="KS1", card_id="K1", person_id="0000000001", token_hash="2" * 64,
+        started_at=NOW, expires_at=NOW))
+    conn.execute(tables.seal_registrations.insert().values(
+        registration_number=1, person_id="0000000001", registered_name="n", imprint_png=b"png", imprint_sha256="3" * 64,
+        imprint_size_mm=15, card_number="1234", method="immediate", identity="{}", entered_by="u", terminal="T",
+        entered_at=NOW, entered_on=NOW.date()))
+    conn.execute(tables.seal_confirmations.insert().values(registration_number=1, confirmed_by="v", terminal="T",
+                                                           confirmed_at=NOW, confirmed_on=NOW.date()))
+    conn.execute(tables.seal_abolitions.insert().values(registration_number=1, reason="request", abolished_by="u",
+                                                        terminal="T", abolished_at=NOW, effective_on=NOW.date()))
+
+
+def test_database_guards(database_url: str) -> None:
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            _seed(conn)
+        for name in tables.APPEND_ONLY_TABLES:
+            t = tables.metadata.tables[name]
+            col = next(c for c in t.columns if not c.primary_key)
+            for stmt in (sa.update(t).values({col.name: col}), sa.delete(t)):
+                with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as conn:
+                    conn.execute(stmt)
+        for name in tables.NO_DELETE_TABLES:
+            with pytest.raises(sa.exc.DBAPIError, match="never deleted"), engine.begin() as conn:
+                conn.execute(sa.delete(tables.metadata.tables[name]))
+        if engine.dialect.name == "postgresql":
+            for name in (*tables.APPEND_ONLY_TABLES, *tables.NO_DELETE_TABLES):
+                with pytest.raises(sa.exc.DBAPIError), engine.begin() as conn:
+                    conn.execute(sa.text(f"TRUNCATE {name} CASCADE"))
+        # the mutable state of a card, a challenge and a kiosk transaction is allowed
+        with engine.begin() as conn:
+            conn.execute(sa.update(tables.resident_cards).values(failed_pins=3, status="locked"))
+            conn.execute(sa.update(tables.kiosk_challenges).values(used_at=NOW))
+            conn.execute(sa.update(tables.kiosk_transactions).values(ended_at=NOW, end_reason="end"))
+    finally:
+        engine.dispose()
