@@ -75,7 +75,8 @@ class Site:
 def site(tmp_path: Path) -> Iterator[Site]:
     url = f"sqlite:///{tmp_path / 'juki.db'}"
     upgrade(url)
-    reg = Register(Settings(database_url=url, key_file=tmp_path / "keys.json", lg_code="011002"),
+    reg = Register(Settings(database_url=url, key_file=tmp_path / "keys.json", lg_code="011002",
+                            cert_key_file=tmp_path / "cert-key.pem"),
                    password_hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     clock = Clock(NOW)
     reg.clock = clock

@@ -51,6 +51,7 @@ ACTIONS: dict[str, str] = {
     "certificate.issue": "証明書の交付",
     "certificate.verify": "証明書の検証",
     "certificate.refuse": "証明書の交付拒否",
+    "certificate.preview": "証明書の交付前確認",
     "certificate.log.read": "交付記録の閲覧",
     "card.issue": "カードの交付",
     "card.unlock": "カードのロック解除",
@@ -92,7 +93,8 @@ ACTIONS: dict[str, str] = {
 access layer may add some); these are the ones the reports translate."""
 
 READ_ACTIONS: frozenset[str] = frozenset({"person.read", "household.read", "history.read", "search", "export",
-                                          "certificate.issue", "certificate.log.read", "seal.read"})
+                                          "certificate.issue", "certificate.preview", "certificate.log.read",
+                                          "seal.read"})
 """Actions whose subjects count as *read* persons for the bulk-read alert (a certificate discloses its
 subjects as much as a screen does)."""
 

@@ -32,7 +32,7 @@ from juki.domain.events import ChangeKind
 from juki.domain.onestop import ApplicationKind
 from juki.services import counter
 
-from . import authenticators, forms
+from . import authenticators, certificates, forms
 from .login import logged_in, login_refused
 from .login import safe_next as _safe_next
 from .pages import HERE, render
@@ -86,33 +86,12 @@ RULES: dict[str, Rule] = {
     "web_rights_approve": "rights.approve",
     "web_rights_revoke": ("staff.manage", "rights.approve"),
     **authenticators.RULES,
+    **certificates.RULES,
 }
 
 
 def _form_dict(form: Any) -> dict[str, Any]:
     return {k: form.get(k) for k in form.keys()}
-
-
-def _problem_views(problems: tuple[Problem, ...] | list[Problem], fields: dict[str, str],
-                   sections: dict[str, str]) -> tuple[list[dict[str, Any]], dict[str, list[Problem]]]:
-    """Each problem at its field (or the closest part of the form), for the summary and the inline messages."""
-    views: list[dict[str, Any]] = []
-    at: dict[str, list[Problem]] = {}
-    for p in problems:
-        name = p.field
-        while name and name not in fields and name not in sections:
-            name = name.rsplit(".", 1)[0] if "." in name else (name.rsplit("[", 1)[0] if "[" in name else "")
-        if name in fields:
-            at.setdefault(name, []).append(p)
-            anchor, label = "f-" + name.replace("[", "-").replace("]", "").replace(".", "-"), fields[name]
-        elif name in sections:
-            at.setdefault(name, []).append(p)
-            anchor, label = "s-" + name.replace("[", "-").replace("]", "").replace(".", "-"), sections[name]
-        else:
-            at.setdefault("", []).append(p)
-            anchor, label = "form-top", "届出"
-        views.append({"anchor": anchor, "label": label, "ja": p.ja, "en": p.en, "rule": p.rule, "field": p.field})
-    return views, at
 
 
 def router(reg: Register) -> APIRouter:
@@ -179,6 +158,7 @@ def router(reg: Register) -> APIRouter:
         return logged_in(reg, result, form.get("next"), "totp")
 
     authenticators.add_routes(r, reg)
+    certificates.add_routes(r, reg)
 
     @r.post("/logout", name="web_logout")
     def logout(request: Request) -> Response:
@@ -319,7 +299,7 @@ def router(reg: Register) -> APIRouter:
         section_ids = {s.id: s.legend for s in sections}
         section_ids.update({"persons": "異動する人", "person_ids": "異動する世帯員", "memberships": "続柄",
                             "remaining_memberships": "残る世帯の続柄", "household_id": "世帯", "person_id": "対象者"})
-        views, at = _problem_views(problems, fields, section_ids)
+        views, at = forms.problem_views(problems, fields, section_ids)
         for alias in ("person_ids", "memberships", "remaining_memberships"):
             at.setdefault("members", []).extend(at.pop(alias, []))
         return render(request, "form.html", status, title=spec.title, spec=spec, ctx=ctx, sections=sections,
@@ -337,7 +317,7 @@ def router(reg: Register) -> APIRouter:
                 if application is not None:
                     values.update(_prefill(application, ctx))
             values.update({k: v for k, v in params.items() if k not in ("persons", "household_id", "person_id")})
-            return show_form(request, spec, ctx, _Values(values), application=application)
+            return show_form(request, spec, ctx, forms.Values(values), application=application)
 
         async def post_form(request: Request, principal: Principal_ = None) -> Response:
             assert principal is not None
@@ -357,7 +337,7 @@ def router(reg: Register) -> APIRouter:
             except (InvalidInput, JukiError) as e:
                 if e.kind not in ("invalid_input", "rule_violation", "not_found"):
                     raise
-                return show_form(request, spec, ctx, _Values(values, form), e.problems, 422)
+                return show_form(request, spec, ctx, forms.Values(values, form), e.problems, 422)
             return render(request, "submitted.html", 201, title="届出を受け付けました", result=result, spec=spec)
 
         key = spec.key
@@ -542,23 +522,6 @@ def router(reg: Register) -> APIRouter:
         return RedirectResponse("/ui/rights", status_code=303)
 
     return r
-
-
-class _Values:
-    """Form values for the templates: ``get`` and ``getlist`` over a dict (and the posted form)."""
-
-    def __init__(self, values: dict[str, Any], form: Any = None) -> None:
-        self.values = values
-        self.form = form
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
-
-    def getlist(self, key: str) -> list[Any]:
-        if self.form is not None:
-            return list(self.form.getlist(key))
-        v = self.values.get(key)
-        return v if isinstance(v, list) else ([v] if v else [])
 
 
 def _date_or_none(value: str, field: str) -> dt.date | None:
