@@ -5,11 +5,13 @@ the service's refusals are shown at their fields."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
 import sqlalchemy as sa
 
+from juki.access.support import register_measure
 from juki.adapters.pdf.verify import verify_pdf
 from juki.adapters.signing_keys import load_public_key
 from juki.issuance.proof import normalise, pdf_text
@@ -112,3 +114,31 @@ def test_refusals_are_shown_at_their_fields(api):
     assert r.status_code == 422 and '<a href="#s-subject_ids">' in r.text
     refused = api.audit("certificate.refuse")
     assert len(refused) == len(cases) + 1 and issued_count(api) == 0
+
+
+def test_a_protected_person_goes_to_the_supervisor_and_the_offender_gets_nothing(api):
+    """SEC-8: a request about a person under 支援措置 is refused at the counter clerk's screen and issued only
+    by the supervisor (決裁者, certificate.protected); a request by the offender is refused to everyone."""
+    ids = family(api)
+    hid = household_of(api, ids[0])
+    register_measure(api.reg.engine, person_id=ids[1], offender_name="加害　太郎", offender_birth_date=dt.date(1985, 3, 3),
+                     registered_by="support1", approved_by="support2", valid_from=dt.date(2026, 4, 1), clock=api.clock)
+    b = browser(api)
+    enrol(b, api)
+    token = web_login(b, api, "clerk")
+    page = b.get(f"/ui/certificates?household_id={hid}").text
+    assert "支援措置" in page  # the clerk sees the flag before asking
+    r = b.post("/ui/certificates/preview", data=request_form(token, hid, ids))
+    assert r.status_code == 403 and '<a href="#s-subject_ids">' in r.text and "SEC-8/manual-handling" in r.text
+    chief = browser(api)
+    enrol(chief, api, "T002")
+    chief_token = web_login(chief, api, "chief")
+    r = chief.post("/ui/certificates/preview", data=request_form(chief_token, hid, ids))
+    assert r.status_code == 200 and 'name="preview_digest"' in r.text
+    offender = {"path": "third_party", "requester.person_id": "", "requester.name": "加害　太郎",
+                "requester.birth_date": "1985-03-03", "reason": "own_rights", "reason_detail": "債権の回収",
+                "items": []}
+    r = chief.post("/ui/certificates/preview", data=request_form(chief_token, hid, ids[1:], **offender))
+    assert r.status_code == 403 and "SEC-8/" in r.text and 'name="preview_digest"' not in r.text
+    assert issued_count(api) == 0
+    assert [e["outcome"] for e in api.audit("certificate.refuse")] == ["denied", "denied"]
