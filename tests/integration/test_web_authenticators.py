@@ -13,6 +13,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from juki.domain.identifiers import individual_number_check_digit
+
 from ..softkey import SoftKey
 from .api_support import PASSWORD
 from .test_web import browser, csrf, enrol, web_login
@@ -107,8 +109,13 @@ def test_registration_asks_the_password_and_a_name(api):
     assert r.status_code == 422 and '<a href="#f-label">' in r.text
     assert b.post("/ui/authenticators/finish", data={"csrf_token": token, "ceremony": "x", "credential": "{}",
                                                      "label": "鍵"}).status_code == 422
+    # a name the audit log cannot hold (it looks like a 個人番号): the registration and its entry go together
+    number = "12345678901" + individual_number_check_digit("12345678901")
+    r = register(b, token, SoftKey(), label=number)
+    assert r.status_code == 422 and "SEC-3/no-individual-number" in r.text
+    assert api.reg.auth.authenticators("clerk") == [] and api.audit("authenticator.enrol") == []
     rules = [e["detail"]["rules"] for e in api.audit("authenticator.denied")]
-    assert rules == [["SEC-1/credentials"], ["SEC-1/webauthn-ceremony"]]
+    assert rules == [["SEC-1/credentials"], ["SEC-1/webauthn-ceremony"], ["SEC-3/no-individual-number"]]
     assert begin_login(b, "chief").status_code == 401  # (chief has none registered) -- shown as such:
     assert "SEC-1/webauthn-none" in begin_login(b, "chief").text
 

@@ -9,6 +9,10 @@
   register's key ring (AAD ``totp:<user_id>``); the last accepted step is stored and a code whose step is
   not newer is refused (``SEC-1/totp-replay``), atomically (a conditional UPDATE), so two concurrent
   logins cannot both use one code.
+* Or, instead of the TOTP code, a registered authenticator (WebAuthn / FIDO2, 生体認証) with user
+  verification: :meth:`AuthService.begin_authenticator_login` checks the password and opens a single-use
+  ceremony bound to the account and terminal, :meth:`AuthService.login_with_authenticator` verifies the
+  assertion (see :mod:`juki.access.authenticators`); registration and revocation are here too.
 * Lockout: ``max_failed_logins`` (5) consecutive failures of password or code lock the account
   (``status = 'locked'``); only an administrator unlocks it (:meth:`AuthService.unlock`).
 * Terminals: only registered, unrevoked terminals presenting their terminal key (random 32 bytes,
@@ -31,6 +35,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -78,6 +83,10 @@ class AuthPolicy:
     totp_issuer: str = "juki"
     webauthn_timeout: dt.timedelta = dt.timedelta(minutes=3)
     """How long a WebAuthn ceremony (the authenticator step of a login or a registration) stays open."""
+
+
+Recorder = Callable[[Connection, fido.AuthenticatorInfo], object]
+"""Writes the audit entry of a change to an authenticator, in the change's transaction."""
 
 
 class AuthenticationFailed(Forbidden):
@@ -192,7 +201,8 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
         "The authenticator did not verify the user (fingerprint, face or PIN). Use one that does.",
     ),
     **{
-        rule: ("authenticator", "認証器で確認できませんでした。もう一度ログインするか、ワンタイムパスワードでログインしてください。", "The authenticator could not be verified. Log in again, or log in with the one-time code.")
+        rule: ("authenticator", "認証器で確認できませんでした。もう一度ログインするか、ワンタイムパスワードでログインしてください。",
+               "The authenticator could not be verified. Log in again, or log in with the one-time code.")
         for rule in (
             "SEC-1/webauthn-ceremony",
             "SEC-1/webauthn-replay",
@@ -834,11 +844,14 @@ class AuthService:
         return Ceremony(token, options, now + ttl)
 
     def enrol_authenticator(
-        self, principal: Principal, ceremony_token: str, credential: str | dict[str, Any], label: str
+        self, principal: Principal, ceremony_token: str, credential: str | dict[str, Any], label: str,
+        *, audit: Recorder | None = None,
     ) -> fido.AuthenticatorInfo:
         """Finish a registration: the ceremony must be this session's, unused and unexpired, and the new
         credential must verify (challenge, origin, RP ID, user verified).  Refusals are
-        :class:`~juki.domain.errors.InvalidInput` naming the field (``label`` or ``authenticator``)."""
+        :class:`~juki.domain.errors.InvalidInput` naming the field (``label`` or ``authenticator``).
+        ``audit(conn, info)`` records the registration in its transaction (no credential without its
+        entry)."""
         label = fido.check_label(label)
         now = self._now()
         refused: fido.Refused | None = None
@@ -851,6 +864,8 @@ class AuthService:
                     raise fido.Refused("SEC-1/webauthn-ceremony", ceremony_user=ceremony.user_id)
                 verified = fido.check_registration(credential, ceremony)
                 info = fido.add_credential(conn, ceremony, verified, credential, label=label, now=now)
+                if audit is not None:
+                    audit(conn, info)
             except fido.Refused as e:
                 refused = e  # the ceremony stays used
         if refused is not None:
@@ -868,10 +883,11 @@ class AuthService:
         return fido.authenticators(self.engine, user_id)
 
     def revoke_authenticator(
-        self, credential_id: str, *, actor: str, reason: str, owner: str | None = None
+        self, credential_id: str, *, actor: str, reason: str, owner: str | None = None, audit: Recorder | None = None
     ) -> fido.AuthenticatorInfo:
         """Revoke a registered authenticator (kept, never deleted).  ``owner``: only if it is theirs (a
-        user revoking their own); an administrator passes None.  A reason is required."""
+        user revoking their own); an administrator passes None.  A reason is required.  ``audit(conn,
+        info)`` records the revocation in its transaction."""
         reason = (reason or "").strip()
         if not reason:
             raise InvalidInput(Problem("reason", "SEC-1/required", "取消しの理由を入力してください。",
@@ -884,7 +900,10 @@ class AuthService:
             if not fido.revoke(conn, credential_id, actor=actor, reason=reason, now=self._now()):
                 raise RuleViolation(Problem("credential_id", "SEC-1/webauthn-revoked", "この認証器は既に取り消されています。",
                                             "This authenticator is already revoked."))
-            return fido.info(fido.credential(conn, credential_id))
+            info = fido.info(fido.credential(conn, credential_id))
+            if audit is not None:
+                audit(conn, info)
+            return info
 
     def change_password(
         self,

@@ -24,16 +24,15 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from juki.access.auth import AuthenticationFailed
-from juki.access.authenticators import Ceremony, RelyingParty
+from juki.access.auth import AuthenticationFailed, Recorder
+from juki.access.authenticators import AuthenticatorInfo, Ceremony, RelyingParty
 from juki.api.common import Principal_
 from juki.api.security import AUTHENTICATED, PUBLIC, Rule
 from juki.config import Register
 from juki.domain.errors import InvalidInput, JukiError, Problem
 
-from .login import logged_in, login_refused, safe_next
+from .login import logged_in, login_form, login_refused, safe_next
 from .pages import render
-from .session import terminal_ok, web_context
 
 RULES: dict[str, Rule] = {
     "web_login_authenticator": PUBLIC,
@@ -78,28 +77,28 @@ def add_routes(r: APIRouter, reg: Register) -> None:
 
     @r.post("/login/authenticator", name="web_login_authenticator")
     async def login_begin(request: Request) -> Response:
-        web = web_context(request)
-        if not terminal_ok(reg, web.terminal_id, web.terminal_key):
-            return RedirectResponse("/ui/terminal", status_code=303)
-        form = await request.form()
+        got = await login_form(request, reg)
+        if isinstance(got, Response):
+            return got
+        form = got.form
         user_id = str(form.get("user_id") or "").strip()
         try:
-            ceremony = reg.auth.begin_authenticator_login(user_id, str(form.get("password") or ""), web.terminal_id or "",
-                                                          web.terminal_key or "", relying_party(reg, request))
+            ceremony = reg.auth.begin_authenticator_login(user_id, str(form.get("password") or ""), got.terminal_id,
+                                                          got.terminal_key, relying_party(reg, request))
         except AuthenticationFailed as e:
             return login_refused(request, reg, e, user_id, form.get("next"), "webauthn")
         return _ceremony_page(request, "login_authenticator.html", "認証器で確認", ceremony, user_id=user_id,
-                              next=safe_next(form.get("next")), terminal_id=web.terminal_id)
+                              next=safe_next(form.get("next")), terminal_id=got.terminal_id)
 
     @r.post("/login/authenticator/finish", name="web_login_authenticator_finish")
     async def login_finish(request: Request) -> Response:
-        web = web_context(request)
-        if not terminal_ok(reg, web.terminal_id, web.terminal_key):
-            return RedirectResponse("/ui/terminal", status_code=303)
-        form = await request.form()
+        got = await login_form(request, reg)
+        if isinstance(got, Response):
+            return got
+        form = got.form
         try:
             result = reg.auth.login_with_authenticator(str(form.get("ceremony") or ""), str(form.get("credential") or "{}"),
-                                                       web.terminal_id or "", web.terminal_key or "")
+                                                       got.terminal_id, got.terminal_key)
         except AuthenticationFailed as e:
             return login_refused(request, reg, e, e.user_id or "", form.get("next"), "webauthn")
         return logged_in(reg, result, form.get("next"), "webauthn")
@@ -115,6 +114,19 @@ def add_routes(r: APIRouter, reg: Register) -> None:
     def audit(principal: Any, action: str, outcome: str = "allowed", **detail: Any) -> None:
         reg.audit.record_now(reg.engine, user_id=principal.user_id, terminal=principal.terminal_id,
                              session_id=principal.session_id, action=action, outcome=outcome, detail=detail)
+
+    def recorder(principal: Any, action: str) -> Recorder:
+        """The audit entry of a registration or revocation, written in its transaction."""
+        def record(conn: Any, info: AuthenticatorInfo) -> None:
+            detail: dict[str, Any] = {"credential_id": info.credential_id[:64], "owner": info.user_id,
+                                      "label": info.label, "rp_id": info.rp_id}
+            if action == "authenticator.revoke":
+                detail["reason"] = info.revoke_reason
+            else:
+                detail["multi_device"] = info.multi_device
+            reg.audit.record(conn, user_id=principal.user_id, terminal=principal.terminal_id,
+                             session_id=principal.session_id, action=action, detail=detail)
+        return record
 
     @r.get("/authenticators", name="web_authenticators")
     def own(request: Request, principal: Principal_ = None, done: str = "") -> Response:
@@ -145,24 +157,19 @@ def add_routes(r: APIRouter, reg: Register) -> None:
         form = await request.form()
         label = str(form.get("label") or "")
         try:
-            info = reg.auth.enrol_authenticator(principal, str(form.get("ceremony") or ""),
-                                                str(form.get("credential") or "{}"), label)
+            reg.auth.enrol_authenticator(principal, str(form.get("ceremony") or ""), str(form.get("credential") or "{}"),
+                                         label, audit=recorder(principal, "authenticator.enrol"))
         except JukiError as e:
             if e.kind not in ("invalid_input", "conflict"):
                 raise
             audit(principal, "authenticator.denied", "denied", rules=[p.rule for p in e.problems], step="register")
             return own_page(request, principal, e.problems, 422, label)
-        # (not the AAGUID: an all-zero one is twelve zeros with a valid check digit, which the log refuses)
-        audit(principal, "authenticator.enrol", credential_id=info.credential_id[:64], label=info.label,
-              rp_id=info.rp_id, multi_device=info.multi_device)
         return RedirectResponse("/ui/authenticators?done=registered", status_code=303)
 
     async def revoke(request: Request, principal: Any, credential_id: str, owner: str | None) -> None:
         form = await request.form()
-        info = reg.auth.revoke_authenticator(credential_id, actor=principal.user_id, reason=str(form.get("reason") or ""),
-                                             owner=owner)
-        audit(principal, "authenticator.revoke", credential_id=credential_id[:64], owner=info.user_id, label=info.label,
-              reason=info.revoke_reason)
+        reg.auth.revoke_authenticator(credential_id, actor=principal.user_id, reason=str(form.get("reason") or ""),
+                                      owner=owner, audit=recorder(principal, "authenticator.revoke"))
 
     @r.post("/authenticators/{credential_id}/revoke", name="web_authenticator_revoke_own")
     async def revoke_own(request: Request, credential_id: str, principal: Principal_ = None) -> Response:

@@ -3,9 +3,10 @@ problem at its field, audited), and a successful login (audited, the session coo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -13,10 +14,35 @@ from juki.access.auth import AuthenticationFailed, Login
 from juki.config import Register
 
 from .pages import render
-from .session import CSRF_COOKIE, SESSION_COOKIE, clear_cookie, set_cookie, web_context
+from .session import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    TERMINAL_PATH,
+    clear_cookie,
+    set_cookie,
+    terminal_ok,
+    web_context,
+)
 
 FIELDS = {"user_id": "利用者ID", "password": "パスワード", "totp_code": "ワンタイムパスワード", "authenticator": "認証器"}
 """The login form's fields; a problem of another field (terminal, token) is shown at the user id."""
+
+
+class LoginForm(NamedTuple):
+    """A login step posted from a registered terminal: the form and the terminal's credential."""
+
+    form: FormData
+    terminal_id: str
+    terminal_key: str
+
+
+async def login_form(request: Request, reg: Register) -> LoginForm | Response:
+    """The posted form of a login step, or (when this browser is not a registered terminal) the redirect
+    to the terminal registration."""
+    web = web_context(request)
+    if not terminal_ok(reg, web.terminal_id, web.terminal_key):
+        return RedirectResponse(TERMINAL_PATH, status_code=303)
+    return LoginForm(await request.form(), web.terminal_id or "", web.terminal_key or "")
 
 
 def safe_next(value: Any) -> str:

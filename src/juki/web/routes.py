@@ -33,7 +33,7 @@ from juki.domain.onestop import ApplicationKind
 from juki.services import counter
 
 from . import authenticators, certificates, forms
-from .login import logged_in, login_refused
+from .login import logged_in, login_form, login_refused
 from .login import safe_next as _safe_next
 from .pages import HERE, render
 from .places import places
@@ -145,14 +145,14 @@ def router(reg: Register) -> APIRouter:
 
     @r.post("/login", name="web_login_submit")
     async def login_submit(request: Request) -> Response:
-        web = web_context(request)
-        if not terminal_ok(reg, web.terminal_id, web.terminal_key):
-            return RedirectResponse("/ui/terminal", status_code=303)
-        form = await request.form()
+        got = await login_form(request, reg)
+        if isinstance(got, Response):
+            return got
+        form = got.form
         user_id = str(form.get("user_id") or "").strip()
         try:
             result = reg.auth.login(user_id, str(form.get("password") or ""), str(form.get("totp_code") or ""),
-                                    web.terminal_id or "", web.terminal_key or "")
+                                    got.terminal_id, got.terminal_key)
         except AuthenticationFailed as e:
             return login_refused(request, reg, e, user_id, form.get("next"), "totp")
         return logged_in(reg, result, form.get("next"), "totp")
