@@ -37,11 +37,18 @@ class Settings:
     """``JUKI_DATABASE_URL`` (default: a SQLite file ``./var/juki.db``), ``JUKI_KEY_FILE`` (the 個人番号
     encryption keys, kept outside the database; default ``./var/juki-keys.json``), ``JUKI_MUNICIPALITY``
     (地方公共団体コード, default 011002 札幌市), ``JUKI_CERT_KEY_FILE`` (the certificate-signing key, Ed25519
-    PEM outside the database; default ``./var/juki-cert-key.pem``)."""
+    PEM outside the database; default ``./var/juki-cert-key.pem``), ``JUKI_WEB_ORIGIN`` and
+    ``JUKI_WEBAUTHN_RP_ID`` (WebAuthn)."""
 
     database_url: str = field(default_factory=default_database_url)
     key_file: Path = field(default_factory=lambda: Path(os.environ.get("JUKI_KEY_FILE", "var/juki-keys.json")))
     lg_code: str = field(default_factory=lambda: os.environ.get("JUKI_MUNICIPALITY", "011002"))
+    web_origin: str | None = field(default_factory=lambda: os.environ.get("JUKI_WEB_ORIGIN") or None)
+    """The counter UI's origin as browsers see it (``https://juki.city.example.lg.jp``): WebAuthn accepts
+    only assertions made there.  Unset, the origin a ceremony expects is the one its page was served from
+    (the request's scheme and Host), which suits the demo; set it in production, behind a TLS proxy."""
+    webauthn_rp_id: str | None = field(default_factory=lambda: os.environ.get("JUKI_WEBAUTHN_RP_ID") or None)
+    """The WebAuthn RP ID (a domain the origin's host ends with); default: the origin's host."""
     cert_key_file: Path = field(default_factory=lambda: Path(os.environ.get("JUKI_CERT_KEY_FILE", "var/juki-cert-key.pem")))
 
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from juki.access import authenticator_tables
 from juki.access import tables as access_tables
 from juki.adapters.db import counter as web_tables
 from juki.adapters.db.engine import default_database_url, make_engine
@@ -38,11 +39,11 @@ EXPECTED_TABLES = {
 
 
 def _all_metadata() -> sa.MetaData:
-    """The register's, the audit log's, access control's, issuance's and the counter's tables: each package
-    owns a migration branch."""
+    """The register's, the audit log's, access control's, the authenticators', issuance's, the counter's and
+    the network nodes' tables: each package owns a migration branch."""
     combined = sa.MetaData()
-    for md in (metadata, audit_schema.metadata, access_tables.metadata, issuance_tables.metadata, web_tables.metadata,
-               net_tables.metadata, netsvc_tables.metadata):
+    for md in (metadata, audit_schema.metadata, access_tables.metadata, authenticator_tables.metadata,
+               issuance_tables.metadata, web_tables.metadata, net_tables.metadata, netsvc_tables.metadata):
         for table in md.tables.values():
             table.to_metadata(combined)
     return combined
@@ -56,8 +57,9 @@ def test_migration_creates_exactly_the_schema(database_url: str) -> None:
     engine = make_engine(database_url)
     try:
         insp = sa.inspect(engine)
-        others = (set(audit_schema.AUDIT_TABLES) | set(access_tables.TABLES) | set(issuance_tables.TABLES)
-                  | set(web_tables.TABLES) | set(net_tables.TABLES) | set(netsvc_tables.TABLES))
+        others = (set(audit_schema.AUDIT_TABLES) | set(access_tables.TABLES) | set(authenticator_tables.TABLES)
+                  | set(issuance_tables.TABLES) | set(web_tables.TABLES) | set(net_tables.TABLES)
+                  | set(netsvc_tables.TABLES))
         assert set(insp.get_table_names()) == EXPECTED_TABLES | others | {"alembic_version"}
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), _all_metadata())

@@ -75,7 +75,8 @@ class Site:
 def site(tmp_path: Path) -> Iterator[Site]:
     url = f"sqlite:///{tmp_path / 'juki.db'}"
     upgrade(url)
-    reg = Register(Settings(database_url=url, key_file=tmp_path / "keys.json", lg_code="011002"),
+    reg = Register(Settings(database_url=url, key_file=tmp_path / "keys.json", lg_code="011002",
+                            cert_key_file=tmp_path / "cert-key.pem"),
                    password_hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     clock = Clock(NOW)
     reg.clock = clock
@@ -134,7 +135,7 @@ def login(page: Any, site: Site, user: str, *, shot: str | None = None) -> None:
     page.get_by_label("ワンタイムパスワード").fill(site.totp(user))
     if shot:
         check(page, shot)
-    page.get_by_role("button", name="ログイン").click()
+    page.get_by_role("button", name="ログイン", exact=True).click()
     page.wait_for_url(re.compile(r"/ui/$"))
     site.clock.advance(seconds=30)  # the next login uses a fresh TOTP step
 

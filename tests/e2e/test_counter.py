@@ -131,7 +131,7 @@ def test_a_refused_move_in_shows_its_errors_at_the_fields(page, site):
     # the summary has focus, so a screen reader reads it first
     page.get_by_role("button", name="入力内容を確認して決裁に回す").click()
     page.wait_for_selector("#error-summary")
-    assert page.evaluate("document.activeElement.id") == "error-summary"
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'error-summary'")  # (a deferred script)
     assert count(site, "change_requests") == before and count(site, "counter_intakes") == 0
     # fixing the identity check brings the register's own checks, each at its field
     page.check("#f-filed_by-1")
@@ -213,7 +213,7 @@ def test_each_user_sees_only_what_their_rights_allow(page, site):
     logout(page)
 
     login(page, site, "admin")
-    assert page.locator("nav[aria-label=メインメニュー] a").all_inner_texts() == ["ホーム", "権限管理"]
+    assert page.locator("nav[aria-label=メインメニュー] a").all_inner_texts() == ["ホーム", "権限管理", "認証器の管理"]
     page.goto(site.url + "/ui/rights")
     page.select_option("#f-user_id", "viewer")
     page.select_option("#f-role", "counter_clerk")

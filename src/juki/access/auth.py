@@ -9,6 +9,10 @@
   register's key ring (AAD ``totp:<user_id>``); the last accepted step is stored and a code whose step is
   not newer is refused (``SEC-1/totp-replay``), atomically (a conditional UPDATE), so two concurrent
   logins cannot both use one code.
+* Or, instead of the TOTP code, a registered authenticator (WebAuthn / FIDO2, 生体認証) with user
+  verification: :meth:`AuthService.begin_authenticator_login` checks the password and opens a single-use
+  ceremony bound to the account and terminal, :meth:`AuthService.login_with_authenticator` verifies the
+  assertion (see :mod:`juki.access.authenticators`); registration and revocation are here too.
 * Lockout: ``max_failed_logins`` (5) consecutive failures of password or code lock the account
   (``status = 'locked'``); only an administrator unlocks it (:meth:`AuthService.unlock`).
 * Terminals: only registered, unrevoked terminals presenting their terminal key (random 32 bytes,
@@ -31,6 +35,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -45,6 +50,8 @@ from juki.adapters.keys import Keyring
 from juki.clock import Clock, utcnow
 from juki.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, Problems, RuleViolation
 
+from . import authenticators as fido
+from .authenticators import Ceremony, RelyingParty
 from .model import Principal
 from .store import disable_account, effective_grant_pairs, end_session, end_sessions
 from .tables import STAFF_KINDS, sessions, staff, terminals
@@ -74,6 +81,12 @@ class AuthPolicy:
     totp_digits: int = 6
     totp_valid_window: int = 1
     totp_issuer: str = "juki"
+    webauthn_timeout: dt.timedelta = dt.timedelta(minutes=3)
+    """How long a WebAuthn ceremony (the authenticator step of a login or a registration) stays open."""
+
+
+Recorder = Callable[[Connection, fido.AuthenticatorInfo], object]
+"""Writes the audit entry of a change to an authenticator, in the change's transaction."""
 
 
 class AuthenticationFailed(Forbidden):
@@ -160,6 +173,47 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
         "この利用者IDは利用できません。ログインし直してください。",
         "This user id cannot be used. Log in again.",
     ),
+    # WebAuthn (生体認証 / FIDO2): see juki.access.authenticators for what each rule checks
+    "SEC-1/webauthn-none": (
+        "authenticator",
+        "この利用者IDには、この画面で使える認証器が登録されていません。ワンタイムパスワードでログインしてください。",
+        "No authenticator for this site is registered for this user id. Log in with the one-time code.",
+    ),
+    "SEC-1/webauthn-expired": (
+        "authenticator",
+        "認証器での確認が時間内に終わりませんでした。もう一度ログインしてください。",
+        "The authenticator step timed out. Log in again.",
+    ),
+    "SEC-1/webauthn-revoked": (
+        "authenticator",
+        "この認証器の登録は取り消されています。ワンタイムパスワードでログインしてください。",
+        "This authenticator's registration was revoked. Log in with the one-time code.",
+    ),
+    "SEC-1/webauthn-sign-count": (
+        "authenticator",
+        "この認証器は複製された疑いがあるため、登録を取り消しました。ワンタイムパスワードでログインし、システム管理者に連絡してください。",
+        "This authenticator may have been cloned, so its registration was revoked. Log in with the one-time code "
+        "and contact the system administrator.",
+    ),
+    "SEC-1/webauthn-uv": (
+        "authenticator",
+        "認証器で本人確認（指紋・顔・PIN）が行われませんでした。本人確認のできる認証器を使ってください。",
+        "The authenticator did not verify the user (fingerprint, face or PIN). Use one that does.",
+    ),
+    **{
+        rule: ("authenticator", "認証器で確認できませんでした。もう一度ログインするか、ワンタイムパスワードでログインしてください。",
+               "The authenticator could not be verified. Log in again, or log in with the one-time code.")
+        for rule in (
+            "SEC-1/webauthn-ceremony",
+            "SEC-1/webauthn-replay",
+            "SEC-1/webauthn-terminal",
+            "SEC-1/webauthn-credential",
+            "SEC-1/webauthn-challenge",
+            "SEC-1/webauthn-rp-id",
+            "SEC-1/webauthn-origin",
+            "SEC-1/webauthn-signature",
+        )
+    },
 }
 
 
@@ -580,11 +634,12 @@ class AuthService:
 
     # -- login, sessions ----------------------------------------------------------------------------
 
-    def _authenticate_user(
-        self, conn: Connection, user_id: str, password: str, totp_code: str, terminal_id: str, now: dt.datetime
+    def _check_password(
+        self, conn: Connection, user_id: str, password: str, terminal_id: str, now: dt.datetime
     ) -> tuple[Any, AuthenticationFailed | None]:
-        """Password and code checks inside the caller's write transaction.  Returns (row, failure);
-        a failure's side effects (counter, lock) are written in ``conn``."""
+        """The first factor inside the caller's write transaction: the account exists, is not disabled or
+        locked, and the password is right.  Returns (row, failure); a failure's side effects (counter,
+        lock) are written in ``conn``."""
         kw: dict[str, Any] = {"user_id": user_id, "terminal_id": terminal_id}
         row = self._staff_row(conn, user_id, lock=True) if USER_ID_RE.match(user_id or "") else None
         if row is None or row.status == "disabled":
@@ -595,6 +650,30 @@ class AuthService:
             return row, _fail("SEC-1/credentials", **kw, detail={"locked_now": locked_now, "status": row.status})
         if row.status == "locked":
             return row, _fail("SEC-1/lockout", **kw, detail={"locked_reason": row.locked_reason})
+        return row, None
+
+    def _check_password_lock(self, conn: Connection, row: Any, terminal_id: str, now: dt.datetime) -> AuthenticationFailed | None:
+        """After both factors: a password not changed within the grace period after its expiry locks the
+        account (SEC-1)."""
+        if now < row.password_expires_at + self.policy.password_grace:
+            return None
+        conn.execute(
+            staff.update()
+            .where(staff.c.user_id == row.user_id)
+            .values(status="locked", locked_reason="password-not-changed", locked_at=now)
+        )
+        end_sessions(conn, now=now, reason="account-locked", user_id=row.user_id)
+        return _fail("SEC-1/password-lock", user_id=row.user_id, terminal_id=terminal_id)
+
+    def _authenticate_user(
+        self, conn: Connection, user_id: str, password: str, totp_code: str, terminal_id: str, now: dt.datetime
+    ) -> tuple[Any, AuthenticationFailed | None]:
+        """Password and code checks inside the caller's write transaction.  Returns (row, failure);
+        a failure's side effects (counter, lock) are written in ``conn``."""
+        row, failure = self._check_password(conn, user_id, password, terminal_id, now)
+        if failure is not None:
+            return row, failure
+        kw: dict[str, Any] = {"user_id": user_id, "terminal_id": terminal_id}
         step = self._match_step(self._secret(row), totp_code, now)
         if step is None:
             locked_now = self._record_failure(conn, user_id, now)
@@ -610,15 +689,42 @@ class AuthService:
         if claimed.rowcount != 1:
             locked_now = self._record_failure(conn, user_id, now)
             return row, _fail("SEC-1/totp-replay", **kw, detail={"step": step, "locked_now": locked_now})
-        if now >= row.password_expires_at + self.policy.password_grace:
-            conn.execute(
-                staff.update()
-                .where(staff.c.user_id == user_id)
-                .values(status="locked", locked_reason="password-not-changed", locked_at=now)
+        return row, self._check_password_lock(conn, row, terminal_id, now)
+
+    def _open_session(
+        self, conn: Connection, row: Any, terminal_id: str, now: dt.datetime, password: str | None = None
+    ) -> tuple[Login | None, AuthenticationFailed | None]:
+        """Both factors passed: refuse an expired password (it must be changed first), else reset the
+        failure counter and open a session.  ``password`` (when the caller has it) is rehashed if the
+        hasher's parameters changed."""
+        user_id = row.user_id
+        if now >= row.password_expires_at:
+            conn.execute(staff.update().where(staff.c.user_id == user_id).values(failed_logins=0))
+            return None, _fail(
+                "SEC-1/password-expired",
+                user_id=user_id,
+                terminal_id=terminal_id,
+                detail={"expired_at": row.password_expires_at.isoformat()},
             )
-            end_sessions(conn, now=now, reason="account-locked", user_id=user_id)
-            return row, _fail("SEC-1/password-lock", **kw)
-        return row, None
+        values: dict[str, Any] = {"failed_logins": 0, "last_login_at": now}
+        if password is not None and self.hasher.check_needs_rehash(row.password_hash):
+            values["password_hash"] = self.hasher.hash(password)
+        conn.execute(staff.update().where(staff.c.user_id == user_id).values(**values))
+        token = secrets.token_urlsafe(32)
+        sid = token_hash(token)
+        if self.policy.single_session:
+            end_sessions(conn, now=now, reason="superseded", user_id=user_id)
+        conn.execute(
+            sessions.insert().values(
+                session_id=sid,
+                user_id=user_id,
+                terminal_id=terminal_id,
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + self.policy.session_max_age,
+            )
+        )
+        return Login(token, self._principal(conn, row, terminal_id, sid)), None
 
     def login(self, user_id: str, password: str, totp_code: str, terminal_id: str, terminal_key: str) -> Login:
         """Log in from a registered terminal with password and TOTP code.  Returns the bearer token
@@ -631,38 +737,173 @@ class AuthService:
                 failure = _fail("SEC-1/terminal", user_id=user_id, terminal_id=terminal_id)
             else:
                 row, failure = self._authenticate_user(conn, user_id, password, totp_code, terminal_id, now)
-                if failure is None and now >= row.password_expires_at:
-                    conn.execute(staff.update().where(staff.c.user_id == user_id).values(failed_logins=0))
-                    failure = _fail(
-                        "SEC-1/password-expired",
-                        user_id=user_id,
-                        terminal_id=terminal_id,
-                        detail={"expired_at": row.password_expires_at.isoformat()},
-                    )
                 if failure is None:
-                    values: dict[str, Any] = {"failed_logins": 0, "last_login_at": now}
-                    if self.hasher.check_needs_rehash(row.password_hash):
-                        values["password_hash"] = self.hasher.hash(password)
-                    conn.execute(staff.update().where(staff.c.user_id == user_id).values(**values))
-                    token = secrets.token_urlsafe(32)
-                    sid = token_hash(token)
-                    if self.policy.single_session:
-                        end_sessions(conn, now=now, reason="superseded", user_id=user_id)
-                    conn.execute(
-                        sessions.insert().values(
-                            session_id=sid,
-                            user_id=user_id,
-                            terminal_id=terminal_id,
-                            created_at=now,
-                            last_seen_at=now,
-                            expires_at=now + self.policy.session_max_age,
-                        )
-                    )
-                    result = Login(token, self._principal(conn, row, terminal_id, sid))
+                    result, failure = self._open_session(conn, row, terminal_id, now, password)
         if failure is not None:
             raise failure
         assert result is not None
         return result
+
+    # -- WebAuthn (生体認証 / FIDO2) -------------------------------------------------------------------
+
+    def begin_authenticator_login(
+        self, user_id: str, password: str, terminal_id: str, terminal_key: str, rp: RelyingParty
+    ) -> Ceremony:
+        """First step of a login with an authenticator instead of the TOTP code: the password is checked
+        (a wrong one counts towards the lockout as in :meth:`login`), then a ceremony bound to this
+        account and terminal is opened for the account's active credentials of ``rp``.  Returns the
+        ceremony (token and request options for ``navigator.credentials.get``)."""
+        now = self._now()
+        failure: AuthenticationFailed | None = None
+        result: Ceremony | None = None
+        ttl = self.policy.webauthn_timeout
+        with self.engine.begin() as conn:
+            if self._check_terminal(conn, terminal_id, terminal_key or "") is None:
+                failure = _fail("SEC-1/terminal", user_id=user_id, terminal_id=terminal_id)
+            else:
+                row, failure = self._check_password(conn, user_id, password, terminal_id, now)
+                creds = fido.active_credentials(conn, user_id, rp.rp_id) if failure is None else []
+                if failure is None and not creds:
+                    failure = _fail("SEC-1/webauthn-none", user_id=user_id, terminal_id=terminal_id,
+                                    detail={"rp_id": rp.rp_id})
+                if failure is None:
+                    if self.hasher.check_needs_rehash(row.password_hash):
+                        conn.execute(staff.update().where(staff.c.user_id == user_id)
+                                     .values(password_hash=self.hasher.hash(password)))
+                    token, challenge = fido.open_ceremony(conn, purpose="login", user_id=user_id,
+                                                          terminal_id=terminal_id, rp=rp, now=now, ttl=ttl)
+                    result = Ceremony(token, fido.login_options(rp, challenge, creds, ttl), now + ttl)
+        if failure is not None:
+            raise failure
+        assert result is not None
+        return result
+
+    def login_with_authenticator(
+        self, ceremony_token: str, credential: str | dict[str, Any], terminal_id: str, terminal_key: str
+    ) -> Login:
+        """Second step: the browser's assertion for the ceremony of ``ceremony_token``, from the terminal
+        that started it.  The ceremony is used up whatever the outcome; a refusal (see
+        :mod:`juki.access.authenticators` for the checks) counts towards the lockout, and a signature
+        counter that did not go up revokes the credential (a cloned authenticator).  Then as
+        :meth:`login`: password expiry and grace, a new session."""
+        now = self._now()
+        failure: AuthenticationFailed | None = None
+        result: Login | None = None
+        with self.engine.begin() as conn:
+            kw: dict[str, Any] = {"terminal_id": terminal_id}
+            try:
+                if self._check_terminal(conn, terminal_id, terminal_key or "") is None:
+                    raise fido.Refused("SEC-1/terminal")
+                ceremony = fido.claim_ceremony(conn, ceremony_token, purpose="login", terminal_id=terminal_id, now=now)
+                kw["user_id"] = ceremony.user_id
+                row = self._staff_row(conn, ceremony.user_id, lock=True)
+                if row is None or row.status != "active":
+                    raise fido.Refused("SEC-1/lockout" if row is not None and row.status == "locked"
+                                       else "SEC-1/credentials", user_id=ceremony.user_id)
+                parsed, stored = fido.credential_of(conn, credential)
+                kw["detail"] = {"credential_id": stored.credential_id[:64]} if stored is not None else {}
+                new_count = fido.check_assertion(parsed, ceremony, stored)
+            except fido.Refused as refused:
+                user = refused.detail.pop("user_id", kw.get("user_id"))
+                detail = {**kw.get("detail", {}), **refused.detail}
+                if refused.rule == "SEC-1/webauthn-sign-count":
+                    fido.revoke(conn, detail["credential_id"], actor="(juki)", reason="sign-count", now=now)
+                    detail["revoked"] = True
+                counted = user is not None and refused.rule not in (
+                    "SEC-1/terminal", "SEC-1/credentials", "SEC-1/lockout", "SEC-1/webauthn-expired")
+                if counted:
+                    detail["locked_now"] = self._record_failure(conn, user, now)
+                failure = _fail(refused.rule, user_id=user, terminal_id=terminal_id, detail=detail)
+            else:
+                fido.record_use(conn, stored.credential_id, new_count, now)
+                failure = self._check_password_lock(conn, row, terminal_id, now)
+                if failure is None:
+                    result, failure = self._open_session(conn, row, terminal_id, now)
+        if failure is not None:
+            raise failure
+        assert result is not None
+        return result
+
+    def begin_authenticator_enrolment(
+        self, principal: Principal, password: str, rp: RelyingParty, label: str
+    ) -> Ceremony:
+        """A logged-in user starts registering an authenticator named ``label``: the password is asked
+        again (a wrong one counts towards the lockout), and a ceremony bound to the user, terminal and
+        session is opened.  Returns the creation options for ``navigator.credentials.create``."""
+        fido.check_label(label)
+        self._confirm_session_password(principal.session_id, password)
+        now = self._now()
+        ttl = self.policy.webauthn_timeout
+        with self.engine.begin() as conn:
+            row = self._require_staff(conn, principal.user_id, lock=False)
+            existing = fido.active_credentials(conn, principal.user_id)
+            token, challenge = fido.open_ceremony(conn, purpose="register", user_id=principal.user_id,
+                                                  terminal_id=principal.terminal_id, session_id=principal.session_id,
+                                                  rp=rp, now=now, ttl=ttl)
+        options = fido.registration_options(rp, challenge, user_id=row.user_id, name=row.name, existing=existing, ttl=ttl)
+        return Ceremony(token, options, now + ttl)
+
+    def enrol_authenticator(
+        self, principal: Principal, ceremony_token: str, credential: str | dict[str, Any], label: str,
+        *, audit: Recorder | None = None,
+    ) -> fido.AuthenticatorInfo:
+        """Finish a registration: the ceremony must be this session's, unused and unexpired, and the new
+        credential must verify (challenge, origin, RP ID, user verified).  Refusals are
+        :class:`~juki.domain.errors.InvalidInput` naming the field (``label`` or ``authenticator``).
+        ``audit(conn, info)`` records the registration in its transaction (no credential without its
+        entry)."""
+        label = fido.check_label(label)
+        now = self._now()
+        refused: fido.Refused | None = None
+        info: fido.AuthenticatorInfo | None = None
+        with self.engine.begin() as conn:
+            try:
+                ceremony = fido.claim_ceremony(conn, ceremony_token, purpose="register", terminal_id=principal.terminal_id,
+                                               now=now)
+                if ceremony.session_id != principal.session_id or ceremony.user_id != principal.user_id:
+                    raise fido.Refused("SEC-1/webauthn-ceremony", ceremony_user=ceremony.user_id)
+                verified = fido.check_registration(credential, ceremony)
+                info = fido.add_credential(conn, ceremony, verified, credential, label=label, now=now)
+                if audit is not None:
+                    audit(conn, info)
+            except fido.Refused as e:
+                refused = e  # the ceremony stays used
+        if refused is not None:
+            if refused.rule == "SEC-1/webauthn-registered":
+                raise Conflict(Problem("authenticator", refused.rule, "この認証器は既に登録されています。",
+                                       "This authenticator is already registered."))
+            raise InvalidInput(Problem("authenticator", refused.rule,
+                                       "認証器を登録できませんでした。もう一度「認証器を登録する」からやり直してください。",
+                                       "The authenticator could not be registered. Start again."))
+        assert info is not None
+        return info
+
+    def authenticators(self, user_id: str | None = None) -> list[fido.AuthenticatorInfo]:
+        """Registered authenticators, revoked ones too (one account's when ``user_id``)."""
+        return fido.authenticators(self.engine, user_id)
+
+    def revoke_authenticator(
+        self, credential_id: str, *, actor: str, reason: str, owner: str | None = None, audit: Recorder | None = None
+    ) -> fido.AuthenticatorInfo:
+        """Revoke a registered authenticator (kept, never deleted).  ``owner``: only if it is theirs (a
+        user revoking their own); an administrator passes None.  A reason is required.  ``audit(conn,
+        info)`` records the revocation in its transaction."""
+        reason = (reason or "").strip()
+        if not reason:
+            raise InvalidInput(Problem("reason", "SEC-1/required", "取消しの理由を入力してください。",
+                                       "Give the reason for the revocation."))
+        with self.engine.begin() as conn:
+            row = fido.credential(conn, credential_id)
+            if row is None or (owner is not None and row.user_id != owner):
+                raise NotFound(Problem("credential_id", "SEC-1/webauthn-credential", "その認証器は登録されていません。",
+                                       "No such registered authenticator."))
+            if not fido.revoke(conn, credential_id, actor=actor, reason=reason, now=self._now()):
+                raise RuleViolation(Problem("credential_id", "SEC-1/webauthn-revoked", "この認証器は既に取り消されています。",
+                                            "This authenticator is already revoked."))
+            info = fido.info(fido.credential(conn, credential_id))
+            if audit is not None:
+                audit(conn, info)
+            return info
 
     def change_password(
         self,
@@ -747,8 +988,10 @@ class AuthService:
         """Unlock a locked screen (SEC-1 画面ロック): the user of the open session ``token`` enters their
         password again.  A wrong one counts towards the lockout like a failed login (five lock the account
         and end its sessions).  Returns the user id."""
+        return self._confirm_session_password(token_hash(token or ""), password)
+
+    def _confirm_session_password(self, sid: str, password: str) -> str:
         now = self._now()
-        sid = token_hash(token or "")
         failure: AuthenticationFailed | None = None
         with self.engine.begin() as conn:
             sess = conn.execute(sa.select(sessions).where(sessions.c.session_id == sid)).first()

@@ -51,6 +51,7 @@ ACTIONS: dict[str, str] = {
     "certificate.issue": "証明書の交付",
     "certificate.verify": "証明書の検証",
     "certificate.refuse": "証明書の交付拒否",
+    "certificate.preview": "証明書の交付前確認",
     "certificate.log.read": "交付記録の閲覧",
     "card.issue": "カードの交付",
     "card.unlock": "カードのロック解除",
@@ -79,6 +80,9 @@ ACTIONS: dict[str, str] = {
     "screen.unlock": "画面ロックの解除",
     "terminal.enrol": "ブラウザの端末登録",
     "terminal.denied": "端末登録の拒否",
+    "authenticator.enrol": "認証器の登録",
+    "authenticator.denied": "認証器の登録拒否",
+    "authenticator.revoke": "認証器の登録取消",
     "onestop.receive": "オンライン申請の受付",
     "onestop.read": "オンライン申請の閲覧",
     "onestop.process": "オンライン申請の処理",
@@ -89,7 +93,8 @@ ACTIONS: dict[str, str] = {
 access layer may add some); these are the ones the reports translate."""
 
 READ_ACTIONS: frozenset[str] = frozenset({"person.read", "household.read", "history.read", "search", "export",
-                                          "certificate.issue", "certificate.log.read", "seal.read"})
+                                          "certificate.issue", "certificate.preview", "certificate.log.read",
+                                          "seal.read"})
 """Actions whose subjects count as *read* persons for the bulk-read alert (a certificate discloses its
 subjects as much as a screen does)."""
 

@@ -182,6 +182,24 @@ class IssuanceService:
         done = self._guarded(principal, [request], work)
         return self._commit(principal, done, None)[0]
 
+    def preview(self, principal: Principal, request: cr.CertificateRequest) -> Document:
+        """What :meth:`issue` would print for ``request`` at the counter, checked and screened exactly as
+        it is (a refusal is audited and raised the same way), but neither signed nor logged: the counter
+        shows it before issuing.  Audited as ``certificate.preview`` with the subjects (the clerk sees
+        them)."""
+        def work() -> _Prepared:
+            policy.require(principal, "certificate.issue")
+            return self._prepare(principal, request, None)
+
+        prepared: _Prepared = self._guarded(principal, [request], work)
+        if self.audit is not None:
+            self.audit.record_now(self.engine, user_id=principal.user_id, terminal=principal.terminal_id,
+                                  session_id=principal.session_id, action="certificate.preview",
+                                  subject_ids=list(prepared.document.subject_ids),
+                                  detail={"kind": request.kind.value, "path": request.path.value,
+                                          "items": list(prepared.checked.items.names())})
+        return prepared.document
+
     def issue_bulk(self, principal: Principal, items: Sequence[tuple[cr.CertificateRequest, Envelope]]) -> tuple[str, list[Issued]]:
         """Issue a batch of mailed certificates, one subject per envelope, proven before anything is logged
         (see the module docstring).  Returns the batch id and the certificates in the order given."""

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from juki.domain.errors import Problem
 from juki.domain.events import ChangeKind, Origin
 from juki.domain.intake import NON_PHOTO_DOCUMENTS, PHOTO_DOCUMENTS, FiledBy
 from juki.domain.model import FuriganaStatus
@@ -404,3 +405,43 @@ def today_jst(now: dt.datetime) -> str:
     from juki.clock import jst_date
 
     return jst_date(now).isoformat()
+
+
+def problem_views(problems: tuple[Problem, ...] | list[Problem], fields: dict[str, str], sections: dict[str, str],
+                  whole: str = "届出") -> tuple[list[dict[str, Any]], dict[str, list[Problem]]]:
+    """Each problem at its field (or the closest part of the form: ``whole`` names the form itself), for
+    the summary and the inline messages."""
+    views: list[dict[str, Any]] = []
+    at: dict[str, list[Problem]] = {}
+    for p in problems:
+        name = p.field
+        while name and name not in fields and name not in sections:
+            name = name.rsplit(".", 1)[0] if "." in name else (name.rsplit("[", 1)[0] if "[" in name else "")
+        if name in fields:
+            at.setdefault(name, []).append(p)
+            anchor, label = "f-" + name.replace("[", "-").replace("]", "").replace(".", "-"), fields[name]
+        elif name in sections:
+            at.setdefault(name, []).append(p)
+            anchor, label = "s-" + name.replace("[", "-").replace("]", "").replace(".", "-"), sections[name]
+        else:
+            at.setdefault("", []).append(p)
+            anchor, label = "form-top", whole
+        views.append({"anchor": anchor, "label": label, "ja": p.ja, "en": p.en, "rule": p.rule, "field": p.field})
+    return views, at
+
+
+class Values:
+    """Form values for the templates: ``get`` and ``getlist`` over a dict (and the posted form)."""
+
+    def __init__(self, values: dict[str, Any], form: Any = None) -> None:
+        self.values = values
+        self.form = form
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def getlist(self, key: str) -> list[Any]:
+        if self.form is not None:
+            return list(self.form.getlist(key))
+        v = self.values.get(key)
+        return v if isinstance(v, list) else ([v] if v else [])

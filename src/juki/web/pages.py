@@ -31,6 +31,7 @@ MENU: tuple[tuple[str, str], ...] = (
     ("web_certificates", "証明書の交付"),
     ("web_audit", "監査"),
     ("web_rights", "権限管理"),
+    ("web_staff_authenticators", "認証器の管理"),
 )
 
 SECURITY_HEADERS = {

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
@@ -33,11 +32,12 @@ from juki.domain.events import ChangeKind
 from juki.domain.onestop import ApplicationKind
 from juki.services import counter
 
-from . import forms
+from . import authenticators, certificates, forms
+from .login import logged_in, login_form, login_refused
+from .login import safe_next as _safe_next
 from .pages import HERE, render
 from .places import places
 from .session import (
-    CSRF_COOKIE,
     SESSION_COOKIE,
     TERMINAL_COOKIE,
     TERMINAL_MAX_AGE,
@@ -50,7 +50,8 @@ from .session import (
     web_context,
 )
 
-STATIC = {"tokens.css": "text/css", "juki.css": "text/css", "juki.js": "text/javascript"}
+STATIC = {"tokens.css": "text/css", "juki.css": "text/css", "juki.js": "text/javascript",
+          "webauthn.js": "text/javascript"}
 REQUESTS = ("change.submit", "change.approve", "change.decide")
 
 RULES: dict[str, Rule] = {
@@ -84,40 +85,13 @@ RULES: dict[str, Rule] = {
     "web_rights_request": "staff.manage",
     "web_rights_approve": "rights.approve",
     "web_rights_revoke": ("staff.manage", "rights.approve"),
+    **authenticators.RULES,
+    **certificates.RULES,
 }
-
-
-def _safe_next(value: Any) -> str:
-    """Only a path of this site's UI (no open redirect)."""
-    text = str(value or "")
-    parts = urlsplit(text)
-    return text if text.startswith("/ui/") and not parts.netloc and not parts.scheme and "//" not in text else "/ui/"
 
 
 def _form_dict(form: Any) -> dict[str, Any]:
     return {k: form.get(k) for k in form.keys()}
-
-
-def _problem_views(problems: tuple[Problem, ...] | list[Problem], fields: dict[str, str],
-                   sections: dict[str, str]) -> tuple[list[dict[str, Any]], dict[str, list[Problem]]]:
-    """Each problem at its field (or the closest part of the form), for the summary and the inline messages."""
-    views: list[dict[str, Any]] = []
-    at: dict[str, list[Problem]] = {}
-    for p in problems:
-        name = p.field
-        while name and name not in fields and name not in sections:
-            name = name.rsplit(".", 1)[0] if "." in name else (name.rsplit("[", 1)[0] if "[" in name else "")
-        if name in fields:
-            at.setdefault(name, []).append(p)
-            anchor, label = "f-" + name.replace("[", "-").replace("]", "").replace(".", "-"), fields[name]
-        elif name in sections:
-            at.setdefault(name, []).append(p)
-            anchor, label = "s-" + name.replace("[", "-").replace("]", "").replace(".", "-"), sections[name]
-        else:
-            at.setdefault("", []).append(p)
-            anchor, label = "form-top", "届出"
-        views.append({"anchor": anchor, "label": label, "ja": p.ja, "en": p.en, "rule": p.rule, "field": p.field})
-    return views, at
 
 
 def router(reg: Register) -> APIRouter:
@@ -171,32 +145,20 @@ def router(reg: Register) -> APIRouter:
 
     @r.post("/login", name="web_login_submit")
     async def login_submit(request: Request) -> Response:
-        web = web_context(request)
-        if not terminal_ok(reg, web.terminal_id, web.terminal_key):
-            return RedirectResponse("/ui/terminal", status_code=303)
-        form = await request.form()
+        got = await login_form(request, reg)
+        if isinstance(got, Response):
+            return got
+        form = got.form
         user_id = str(form.get("user_id") or "").strip()
         try:
             result = reg.auth.login(user_id, str(form.get("password") or ""), str(form.get("totp_code") or ""),
-                                    web.terminal_id or "", web.terminal_key or "")
+                                    got.terminal_id, got.terminal_key)
         except AuthenticationFailed as e:
-            reg.audit.record_now(reg.engine, user_id=e.user_id or user_id[:64] or "(未認証)",
-                                 terminal=(web.terminal_id or "(不明)")[:64], action="login.denied", outcome="denied",
-                                 detail={"rules": [p.rule for p in e.problems], "via": "web"})
-            field_names = {"user_id": "利用者ID", "password": "パスワード", "totp_code": "ワンタイムパスワード",
-                           "terminal_id": "端末", "token": "利用者ID"}
-            views = [{"anchor": "f-" + (p.field if p.field in ("user_id", "password", "totp_code") else "user_id"),
-                      "label": field_names.get(p.field, "ログイン"), "ja": p.ja, "en": p.en, "rule": p.rule} for p in e.problems]
-            return render(request, "login.html", 401, title="ログイン", terminal_id=web.terminal_id, problems=views,
-                          errors={p.field: p for p in e.problems}, user_id=user_id, message="",
-                          next=_safe_next(form.get("next")))
-        p = result.principal
-        reg.audit.record_now(reg.engine, user_id=p.user_id, terminal=p.terminal_id, session_id=p.session_id,
-                             action="login", detail={"roles": sorted(p.roles), "via": "web"})
-        response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
-        set_cookie(response, SESSION_COOKIE, result.token)
-        clear_cookie(response, CSRF_COOKIE)
-        return response
+            return login_refused(request, reg, e, user_id, form.get("next"), "totp")
+        return logged_in(reg, result, form.get("next"), "totp")
+
+    authenticators.add_routes(r, reg)
+    certificates.add_routes(r, reg)
 
     @r.post("/logout", name="web_logout")
     def logout(request: Request) -> Response:
@@ -337,7 +299,7 @@ def router(reg: Register) -> APIRouter:
         section_ids = {s.id: s.legend for s in sections}
         section_ids.update({"persons": "異動する人", "person_ids": "異動する世帯員", "memberships": "続柄",
                             "remaining_memberships": "残る世帯の続柄", "household_id": "世帯", "person_id": "対象者"})
-        views, at = _problem_views(problems, fields, section_ids)
+        views, at = forms.problem_views(problems, fields, section_ids)
         for alias in ("person_ids", "memberships", "remaining_memberships"):
             at.setdefault("members", []).extend(at.pop(alias, []))
         return render(request, "form.html", status, title=spec.title, spec=spec, ctx=ctx, sections=sections,
@@ -355,7 +317,7 @@ def router(reg: Register) -> APIRouter:
                 if application is not None:
                     values.update(_prefill(application, ctx))
             values.update({k: v for k, v in params.items() if k not in ("persons", "household_id", "person_id")})
-            return show_form(request, spec, ctx, _Values(values), application=application)
+            return show_form(request, spec, ctx, forms.Values(values), application=application)
 
         async def post_form(request: Request, principal: Principal_ = None) -> Response:
             assert principal is not None
@@ -375,7 +337,7 @@ def router(reg: Register) -> APIRouter:
             except (InvalidInput, JukiError) as e:
                 if e.kind not in ("invalid_input", "rule_violation", "not_found"):
                     raise
-                return show_form(request, spec, ctx, _Values(values, form), e.problems, 422)
+                return show_form(request, spec, ctx, forms.Values(values, form), e.problems, 422)
             return render(request, "submitted.html", 201, title="届出を受け付けました", result=result, spec=spec)
 
         key = spec.key
@@ -560,23 +522,6 @@ def router(reg: Register) -> APIRouter:
         return RedirectResponse("/ui/rights", status_code=303)
 
     return r
-
-
-class _Values:
-    """Form values for the templates: ``get`` and ``getlist`` over a dict (and the posted form)."""
-
-    def __init__(self, values: dict[str, Any], form: Any = None) -> None:
-        self.values = values
-        self.form = form
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
-
-    def getlist(self, key: str) -> list[Any]:
-        if self.form is not None:
-            return list(self.form.getlist(key))
-        v = self.values.get(key)
-        return v if isinstance(v, list) else ([v] if v else [])
 
 
 def _date_or_none(value: str, field: str) -> dt.date | None:

@@ -1,0 +1,235 @@
+"""Certificate issuance at the counter (証明書の交付, REG-CERT, CTR-1; issue 6 item 5).
+
+The clerk loads a household or a person (from the search, or by number), chooses the persons, the kind,
+the items and the purpose, states the request path (本人・同一世帯 / 公用 / 第三者 / 広域交付) with the
+requester, the identity documents seen and any 代理人, and presses 確認: the issuance service checks the
+request exactly as it would to issue it (:meth:`~juki.issuance.service.IssuanceService.preview`: the
+path's rules, DV 支援措置, audited) and the page shows the certificate as page images, unsigned and marked
+as a preview.  交付する then issues it (:meth:`~juki.issuance.service.IssuanceService.issue`: signed,
+logged, audited) and the browser downloads the PDF to print.
+
+The form field names are the request's own paths (``requester.name``, ``public_body.office``), so every
+refusal of the service is shown at its field.  A preview is bound to what was previewed: the issue
+button carries an HMAC (under the session) of the request, and a request changed since is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import io
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.datastructures import FormData
+
+from juki.api.certificates import pdf_response
+from juki.api.common import Principal_
+from juki.api.security import Rule
+from juki.config import Register
+from juki.domain import certificate_requests as cr
+from juki.domain.certificates import ITEM_JA, CertificateKind, Document, Layout
+from juki.domain.errors import JukiError, Problem
+
+from . import forms
+from .forms import Field, Section
+from .pages import render
+from .session import web_context
+
+RULES: dict[str, Rule] = {
+    "web_certificates": "certificate.issue",
+    "web_certificate_preview": "certificate.issue",
+    "web_certificate_issue": "certificate.issue",
+}
+
+NONE = (("", "（選択してください）"),)
+DOCUMENTS = tuple((k, f"{v}（写真付き）") for k, v in cr.PHOTO_DOCUMENTS.items()) + tuple(
+    (k, f"{v}（写真なし）") for k, v in cr.OTHER_DOCUMENTS.items())
+
+
+def sections(members: list[dict[str, Any]]) -> list[Section]:
+    """The form, part by part; each field is named by its path in the request."""
+    return [
+        Section("certificate", "証明書", (
+            Field("kind", "証明書の種類", "select", tuple((k.value, k.ja) for k in CertificateKind), required=True),
+            Field("layout", "様式", "radio", (("", "種類の標準"), *((x.value, x.ja) for x in Layout)),
+                  hint="住民票の写しの標準は世帯連記式"),
+            Field("items", "記載する事項（特別の請求があるときだけ）", "checkboxes", tuple(ITEM_JA.items()),
+                  hint="何も選ばなければ基本の事項だけを記載します。請求の根拠によって記載できないものがあります。"),
+            Field("purpose", "使用目的・提出先", hint="証明書に印字します。公用・第三者請求では必須", size="l"),
+        )),
+        Section("path", "請求の根拠と請求者", (
+            Field("path", "請求の根拠", "radio", tuple((p.value, p.ja) for p in cr.Path), required=True),
+            Field("requester.person_id", "請求者（世帯員のとき）", "select",
+                  (("", "世帯員以外（下に記入）"), *((m["person_id"], m["name"]) for m in members))),
+            Field("requester.name", "請求者の氏名（法人名）", hint="世帯員を選んだときは空欄で構いません"),
+            Field("requester.name_kana", "請求者の氏名（カナ）"),
+            Field("requester.birth_date", "請求者の生年月日", "date"),
+            Field("requester.address", "請求者の住所", size="l"),
+            Field("requester.organisation", "法人名・事務所名"),
+        )),
+        Section("identity_section", "本人確認", (
+            Field("identity", "確認した本人確認書類", "checkboxes", DOCUMENTS,
+                  hint="窓口に来た人（代理人のときは代理人）の書類。写真付き1点、または写真のないもの2点。広域交付は写真付きに限ります。"),
+        )),
+        Section("agent", "代理人（代理人が請求するとき）", (
+            Field("agent.name", "代理人の氏名"),
+            Field("agent.address", "代理人の住所", size="l"),
+            Field("proxy_letter", "委任状を確認し、受け取った", "checkbox"),
+        )),
+        Section("third_party", "第三者請求（住基法12条の3）のとき", (
+            Field("reason", "請求事由", "select", NONE + tuple((r.value, r.ja) for r in cr.Reason)),
+            Field("reason_detail", "請求事由の具体的内容", "textarea"),
+            Field("items_reason", "本籍・筆頭者、世帯主・続柄等が必要な理由", size="l"),
+            Field("professional.qualification", "特定事務受任者の資格", "select", NONE + tuple((q, q) for q in cr.PROFESSIONS)),
+            Field("professional.registration_number", "登録番号", size="s"),
+            Field("professional.form_number", "職務上請求書の番号", size="s"),
+            Field("professional.client", "依頼者"),
+        )),
+        Section("public_body", "国・地方公共団体の機関の請求（住基法12条の2）のとき", (
+            Field("public_body.office", "機関の名称"),
+            Field("public_body.officer", "請求事務の責任者（職名・氏名）"),
+            Field("public_body.statute", "根拠となる法令の条項", size="l"),
+        )),
+        Section("wide_area", "広域交付（住基法12条の4）のとき", (
+            Field("wide_area_from", "交付地の地方公共団体コード", hint="請求を受け付けた市区町村（6桁）", size="s",
+                  inputmode="numeric"),
+        )),
+        Section("seal", "印鑑登録証明書のとき", (
+            Field("seal_card_number", "提示された印鑑登録証の番号", size="s"),
+        )),
+    ]
+
+
+SECTION_IDS = {"subject_ids": "証明する人", "requester": "請求者", "professional": "特定事務受任者",
+               "channel": "交付方法"}
+"""Problems about a whole part (``subject_ids[1]``, ``channel``) are shown at these parts of the form."""
+
+
+def request_data(form: FormData, members: list[dict[str, Any]]) -> dict[str, Any]:
+    """The request as JSON (:func:`~juki.domain.certificate_requests.request_from_json` parses it): only
+    what the clerk filled in, so that a part of another path is absent rather than blank."""
+    def v(name: str) -> str:
+        value = form.get(name)
+        return value.strip() if isinstance(value, str) else ""
+
+    def part(prefix: str, names: tuple[str, ...]) -> dict[str, str]:
+        return {n: v(f"{prefix}.{n}") for n in names if v(f"{prefix}.{n}")}
+
+    data: dict[str, Any] = {"kind": v("kind"), "path": v("path"), "channel": cr.Channel.COUNTER.value,
+                            "subject_ids": [s for s in form.getlist("subject_ids") if isinstance(s, str)],
+                            "identity": [{"kind": k} for k in form.getlist("identity") if isinstance(k, str)],
+                            "items": {k: True for k in form.getlist("items") if isinstance(k, str)},
+                            "proxy_letter": form.get("proxy_letter") == "on"}
+    requester: dict[str, Any] = part("requester", ("name", "name_kana", "birth_date", "address", "person_id",
+                                                   "organisation"))
+    member = next((m for m in members if m["person_id"] == requester.get("person_id")), None)
+    if member is not None:  # a member of the household asks: their name as the register has it
+        requester.setdefault("name", member["name"])
+        requester.setdefault("name_kana", member.get("name_kana") or "")
+        requester.setdefault("birth_date", member["birth_date"])
+        requester.setdefault("address", member.get("address_text") or "")
+    data["requester"] = requester
+    for name in ("layout", "purpose", "reason", "reason_detail", "items_reason", "wide_area_from", "seal_card_number"):
+        if v(name):
+            data[name] = v(name)
+    for name, fields in (("agent", ("name", "address")), ("public_body", ("office", "officer", "statute")),
+                         ("professional", ("qualification", "registration_number", "form_number", "client"))):
+        if got := part(name, fields):
+            data[name] = {**{f: "" for f in fields if name != "agent"}, **got}
+    if "agent" in data:
+        data["agent"].setdefault("name", "")
+    return data
+
+
+def _digest(token: str, data: dict[str, Any]) -> str:
+    body = json.dumps(data, ensure_ascii=False, sort_keys=True).encode()
+    return hmac.new(token.encode(), b"juki-certificate-preview\n" + body, hashlib.sha256).hexdigest()
+
+
+def page_images(document: Document) -> list[str]:
+    """The certificate as it would print, page by page (PNG data URIs): rendered without a signature or a
+    QR code, so the picture is not a certificate."""
+    import pypdfium2 as pdfium  # type: ignore[import-untyped]
+
+    from juki.adapters.pdf.render import render as render_pdf
+    from juki.adapters.pdf.verify import PDFIUM_LOCK
+
+    pdf = render_pdf(document)
+    images: list[str] = []
+    with PDFIUM_LOCK:  # PDFium is not thread-safe
+        doc = pdfium.PdfDocument(pdf)
+        try:
+            for i in range(len(doc)):
+                page = doc[i]
+                buffer = io.BytesIO()
+                page.render(scale=1.4).to_pil().save(buffer, "PNG")
+                page.close()
+                images.append("data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"))
+        finally:
+            doc.close()
+    return images
+
+
+def add_routes(r: APIRouter, reg: Register) -> None:
+    """The routes of :data:`RULES`, on the web router ``r``."""
+
+    def load(principal: Any, household_id: str, person_id: str) -> dict[str, Any] | None:
+        """The household to issue for (read through ReadService: screened, audited)."""
+        if person_id:
+            household_id = reg.reads.person(principal, person_id)["household_id"]
+        return reg.reads.household(principal, household_id) if household_id else None
+
+    def page(request: Request, household: dict[str, Any] | None, values: Any, *, problems: tuple[Problem, ...] = (),
+             status: int = 200, preview: list[str] | None = None, document: Document | None = None,
+             digest: str = "") -> Response:
+        members = household["members"] if household else []
+        parts = sections(members)
+        fields = {f.name: f.label for s in parts for f in s.fields}
+        views, at = forms.problem_views(problems, fields, {**SECTION_IDS, **{s.id: s.legend for s in parts}}, "請求")
+        return render(request, "certificate.html", status, title="証明書の交付", household=household, sections=parts,
+                      values=values, problems=views, errors=at, preview=preview, document=document, digest=digest,
+                      item_ja=ITEM_JA)
+
+    @r.get("/certificates", name="web_certificates")
+    def start(request: Request, principal: Principal_ = None, household_id: str = "", person_id: str = "") -> Response:
+        household = load(principal, household_id.strip(), person_id.strip())
+        chosen = [person_id] if person_id else [m["person_id"] for m in household["members"]] if household else []
+        return page(request, household, forms.Values({"subject_ids": chosen, "kind": "resident_copy", "path": "self"}))
+
+    async def posted(request: Request, principal: Any) -> tuple[FormData, dict[str, Any] | None, dict[str, Any]]:
+        form = await request.form()
+        household_id = form.get("household_id")
+        household = load(principal, household_id if isinstance(household_id, str) else "", "")
+        return form, household, request_data(form, household["members"] if household else [])
+
+    @r.post("/certificates/preview", name="web_certificate_preview")
+    async def preview(request: Request, principal: Principal_ = None) -> Response:
+        assert principal is not None
+        form, household, data = await posted(request, principal)
+        values = forms.Values({k: form.get(k) for k in form.keys()}, form)
+        try:
+            document = reg.issuance.preview(principal, cr.request_from_json(data))
+        except JukiError as e:  # refusals of the service are audited there (certificate.refuse)
+            return page(request, household, values, problems=e.problems, status=403 if e.kind == "forbidden" else 422)
+        return page(request, household, values, preview=page_images(document), document=document,
+                    digest=_digest(web_context(request).token or "", data))
+
+    @r.post("/certificates/issue", name="web_certificate_issue")
+    async def issue(request: Request, principal: Principal_ = None) -> Response:
+        assert principal is not None
+        form, household, data = await posted(request, principal)
+        values = forms.Values({k: form.get(k) for k in form.keys()}, form)
+        given = form.get("preview_digest")
+        if not isinstance(given, str) or not hmac.compare_digest(given, _digest(web_context(request).token or "", data)):
+            return page(request, household, values, status=409, problems=(Problem(
+                "body", "REG-CERT/preview", "交付する前に「確認する」で内容を確認してください（確認の後に内容が変わりました）。",
+                "Preview the certificate before issuing it (the request changed since the preview)."),))
+        try:
+            issued = reg.issuance.issue(principal, cr.request_from_json(data))
+        except JukiError as e:
+            return page(request, household, values, problems=e.problems, status=403 if e.kind == "forbidden" else 422)
+        return pdf_response(issued.pdf, issued.certificate_id)

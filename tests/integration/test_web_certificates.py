@@ -1,0 +1,144 @@
+"""Certificate issuance at the counter over HTTP, on both engines (REG-CERT, CTR-1, SEC-3): the clerk previews
+the certificate the service would issue (checked, screened and audited, but neither signed nor logged), then
+issues it and gets the signed PDF; a request changed after its preview, or never previewed, is not issued;
+the service's refusals are shown at their fields."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import sqlalchemy as sa
+
+from juki.access.support import register_measure
+from juki.adapters.pdf.verify import verify_pdf
+from juki.adapters.signing_keys import load_public_key
+from juki.issuance.proof import normalise, pdf_text
+
+from .test_api_certificates import family
+from .test_web import browser, enrol, web_login
+
+
+def issued_count(api: Any) -> int:
+    with api.reg.engine.connect() as c:
+        return int(c.execute(sa.text("SELECT count(*) FROM certificate_issuances")).scalar())
+
+
+def household_of(api: Any, person_id: str) -> str:
+    with api.reg.engine.connect() as c:
+        return str(c.execute(sa.text("SELECT household_id FROM persons WHERE person_id = :p"), {"p": person_id}).scalar())
+
+
+def request_form(token: str, hid: str, ids: list[str], **extra: Any) -> dict[str, Any]:
+    return {"csrf_token": token, "household_id": hid, "subject_ids": ids, "kind": "resident_copy", "path": "self",
+            "requester.person_id": ids[0] if ids else "", "identity": ["drivers_license"], "items": ["relationship"],
+            "purpose": "勤務先に提出", **extra}
+
+
+def test_preview_then_issue_a_resident_copy(api):
+    ids = family(api)
+    hid = household_of(api, ids[0])
+    b = browser(api)
+    enrol(b, api)
+    token = web_login(b, api, "clerk")
+    form = b.get(f"/ui/certificates?household_id={hid}")
+    assert form.status_code == 200 and "札幌　花子" in form.text and 'name="subject_ids"' in form.text
+    assert b.get(f"/ui/households/{hid}").text.count(f'/ui/certificates?household_id={hid}') == 1
+    r = b.post("/ui/certificates/preview", data=request_form(token, hid, ids))
+    assert r.status_code == 200, re.findall(r"\[[A-Z]+-[^\]]+\]", r.text)
+    assert 'src="data:image/png;base64,' in r.text and "この画像は証明書ではありません" in r.text
+    assert "住民票の写し・世帯連記式・2人・記載事項: 続柄・使用目的: 勤務先に提出" in r.text
+    # the form keeps what was asked, so that 交付する sends exactly what was previewed
+    assert 'value="勤務先に提出"' in r.text and '<option value="resident_copy" selected>' in r.text
+    assert f'<option value="{ids[0]}" selected>' in r.text and 'value="relationship" checked' in r.text
+    digest = re.search(r'name="preview_digest" value="([0-9a-f]{64})"', r.text).group(1)
+    assert issued_count(api) == 0  # a preview is not an issuance
+    previews = api.audit("certificate.preview")
+    assert [sorted(e["subject_ids"]) for e in previews] == [sorted(ids)]
+
+    r = b.post("/ui/certificates/issue", data={**request_form(token, hid, ids), "preview_digest": digest})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    assert "attachment" in r.headers["content-disposition"]
+    text = normalise(pdf_text(r.content))
+    assert "札幌太郎" in text and "札幌花子" in text and "勤務先に提出" in text
+    assert verify_pdf(r.content, load_public_key(api.reg.certificate_signer.public_key_pem())).ok
+    assert issued_count(api) == 1
+    [entry] = api.audit("certificate.issue")
+    assert entry["user_id"] == "clerk" and entry["detail"]["items"] == ["relationship"]
+
+
+def test_only_what_was_previewed_is_issued(api):
+    ids = family(api)
+    hid = household_of(api, ids[0])
+    b = browser(api)
+    enrol(b, api)
+    token = web_login(b, api, "clerk")
+    r = b.post("/ui/certificates/issue", data=request_form(token, hid, ids))  # never previewed
+    assert r.status_code == 409 and "確認する" in r.text
+    r = b.post("/ui/certificates/preview", data=request_form(token, hid, ids[:1]))
+    digest = re.search(r'name="preview_digest" value="([0-9a-f]{64})"', r.text).group(1)
+    changed = {**request_form(token, hid, ids), "preview_digest": digest}  # a second person added since
+    r = b.post("/ui/certificates/issue", data=changed)
+    assert r.status_code == 409 and "REG-CERT/preview" in r.text
+    assert issued_count(api) == 0
+
+
+def test_refusals_are_shown_at_their_fields(api):
+    ids = family(api)
+    hid = household_of(api, ids[0])
+    b = browser(api)
+    enrol(b, api)
+    token = web_login(b, api, "clerk")
+    cases = [
+        # a third party without a reason, asking for the 個人番号
+        ({"path": "third_party", "requester.person_id": "", "requester.name": "第三　者",
+          "items": ["individual_number"]}, ["f-reason", "f-items"]),
+        # no identity document seen
+        ({"identity": []}, ["f-identity"]),
+        # a public body that does not say who it is
+        ({"path": "public_body", "requester.person_id": "", "requester.name": "札幌市保健福祉局",
+          "public_body.officer": "課長　保健", "items": []}, ["f-public_body-office", "f-public_body-statute"]),
+        # an agent without the 委任状
+        ({"agent.name": "代理　人"}, ["f-proxy_letter"]),
+        # 広域交付 asked at the municipality of residence
+        ({"path": "wide_area", "wide_area_from": "011002", "items": []}, ["f-wide_area_from"]),
+    ]
+    for extra, anchors in cases:
+        r = b.post("/ui/certificates/preview", data=request_form(token, hid, ids, **extra))
+        assert r.status_code == 422, (extra, r.status_code)
+        for anchor in anchors:
+            assert f'<a href="#{anchor}">' in r.text, (extra, anchor, re.findall(r'<a href="#([^"]+)">', r.text))
+        assert 'name="preview_digest"' not in r.text
+    r = b.post("/ui/certificates/preview", data={**request_form(token, hid, []), "requester.name": "札幌　太郎"})
+    assert r.status_code == 422 and '<a href="#s-subject_ids">' in r.text
+    refused = api.audit("certificate.refuse")
+    assert len(refused) == len(cases) + 1 and issued_count(api) == 0
+
+
+def test_a_protected_person_goes_to_the_supervisor_and_the_offender_gets_nothing(api):
+    """SEC-8: a request about a person under 支援措置 is refused at the counter clerk's screen and issued only
+    by the supervisor (決裁者, certificate.protected); a request by the offender is refused to everyone."""
+    ids = family(api)
+    hid = household_of(api, ids[0])
+    register_measure(api.reg.engine, person_id=ids[1], offender_name="加害　太郎", offender_birth_date=dt.date(1985, 3, 3),
+                     registered_by="support1", approved_by="support2", valid_from=dt.date(2026, 4, 1), clock=api.clock)
+    b = browser(api)
+    enrol(b, api)
+    token = web_login(b, api, "clerk")
+    page = b.get(f"/ui/certificates?household_id={hid}").text
+    assert "支援措置" in page  # the clerk sees the flag before asking
+    r = b.post("/ui/certificates/preview", data=request_form(token, hid, ids))
+    assert r.status_code == 403 and '<a href="#s-subject_ids">' in r.text and "SEC-8/manual-handling" in r.text
+    chief = browser(api)
+    enrol(chief, api, "T002")
+    chief_token = web_login(chief, api, "chief")
+    r = chief.post("/ui/certificates/preview", data=request_form(chief_token, hid, ids))
+    assert r.status_code == 200 and 'name="preview_digest"' in r.text
+    offender = {"path": "third_party", "requester.person_id": "", "requester.name": "加害　太郎",
+                "requester.birth_date": "1985-03-03", "reason": "own_rights", "reason_detail": "債権の回収",
+                "items": []}
+    r = chief.post("/ui/certificates/preview", data=request_form(chief_token, hid, ids[1:], **offender))
+    assert r.status_code == 403 and "SEC-8/" in r.text and 'name="preview_digest"' not in r.text
+    assert issued_count(api) == 0
+    assert [e["outcome"] for e in api.audit("certificate.refuse")] == ["denied", "denied"]
