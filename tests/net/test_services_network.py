@@ -42,6 +42,9 @@ SAPPORO, CHIBA, HOKKAIDO, CHIBA_PREF = "011002", "121002", "010006", "120006"
 CLERK, CHIEF = Actor("clerk1", "T001"), Actor("chief1", "T002")
 SERIAL = "SP0000000001"
 
+# The tests share one network (module fixture) and build on each other's state (a designated number, a
+# provision log entry), so they must run on one worker, in file order: scripts/test runs xdist with
+# --dist loadscope (one module per worker).
 pytestmark = pytest.mark.slow
 
 
