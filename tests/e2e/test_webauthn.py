@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import expect
 
 from .conftest import PASSWORD, Site, check, enrol_terminal, login, logout
 
@@ -143,7 +144,7 @@ def test_register_an_authenticator_and_log_in_with_it(page, site, authenticators
     # password, then the authenticator (fingerprint, face or PIN on the device), from the keyboard
     begin_authenticator_login(page, site, shot="login-webauthn")
     check(page, "login-authenticator")
-    page.wait_for_function("document.activeElement && document.activeElement.textContent === '認証器で確認する'")
+    expect(page.get_by_role("button", name="認証器で確認する")).to_be_focused()
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/ui/$"))
     assert "clerk" in page.inner_text("header")
