@@ -252,6 +252,57 @@ def test_interleaved_transactions_conflict_on_postgresql(store: Store) -> None:
     assert store.household_current(pid(10)).head_id == pid(3)
 
 
+def test_interleaved_person_updates_conflict_on_postgresql(store: Store) -> None:
+    """The same race for a person alone (no household in either change): both transactions read the
+    person at version 1; the first renames them and commits; the second, computed from its stale read,
+    must get Conflict rather than overwrite the new name (a lost update on READ COMMITTED)."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises write transactions; interleaving is impossible there")
+    move_in(store, family(), 10)
+    errors: list[BaseException] = []
+    with store.transaction() as tx2:
+        stale = tx2.persons([pid(2)])[pid(2)]
+
+        def writer_a() -> None:
+            try:
+                with store.transaction() as tx1:
+                    renamed = dataclasses.replace(tx1.persons([pid(2)])[pid(2)], name="山田 花代")
+                    tx1.apply(outcome(ChangeKind.NAME_CHANGE, D(2024, 8, 1), (renamed,), ()),
+                              prov(D(2024, 8, 1)), approved_by="c", request_id=None, expected_versions={})
+            except BaseException as exc:  # pragma: no cover
+                errors.append(exc)
+
+        t = threading.Thread(target=writer_a)
+        t.start()
+        t.join(30)
+        assert not errors
+        moved = dataclasses.replace(stale, address=addr(block="9-9"))
+        with pytest.raises(Conflict):
+            tx2.apply(outcome(ChangeKind.MOVE_WITHIN, D(2024, 8, 2), (moved,), ()),
+                      prov(D(2024, 8, 2)), approved_by="c", request_id=None, expected_versions={})
+        tx2.connection.rollback()
+    assert store.person_current(pid(2)).name == "山田 花代"
+
+
+def test_two_changes_in_one_transaction_build_on_each_other(store: Store) -> None:
+    """A transaction that applies two changes to one person and 世帯 bases the second on its own first
+    write, not on the version it read before it (which would be a false conflict)."""
+    move_in(store, family(), 10)
+    members = family()
+    with store.transaction() as tx:
+        current = tx.persons([pid(2)])[pid(2)]
+        assert tx.households([pid(10)])[pid(10)][1] == 1
+        renamed = dataclasses.replace(current, name="山田 花代")
+        tx.apply(outcome(ChangeKind.NAME_CHANGE, D(2024, 8, 1), (renamed,), (household(10, members),)),
+                 prov(D(2024, 8, 1)), approved_by="c", request_id=None, expected_versions={})
+        moved = dataclasses.replace(renamed, address=addr(block="9-9"))
+        tx.apply(outcome(ChangeKind.MOVE_WITHIN, D(2024, 8, 2), (moved,), (household(10, members),)),
+                 prov(D(2024, 8, 2)), approved_by="c", request_id=None, expected_versions={})
+    now = store.person_current(pid(2))
+    assert now.name == "山田 花代" and now.address == addr(block="9-9")
+    assert store.household_current(pid(10)) is not None
+
+
 def test_new_household_that_already_exists_conflicts(store: Store) -> None:
     move_in(store, [person(1, 10)], 10)
     with pytest.raises(Conflict):

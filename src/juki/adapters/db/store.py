@@ -276,7 +276,8 @@ class Counts:
 class _Ctx:
     keyring: Keyring
     clock: Callable[[], dt.datetime]
-    seen_versions: dict[str, int] = field(default_factory=dict)
+    seen_versions: dict[str, int] = field(default_factory=dict)  # 世帯 id -> row_version first read
+    seen_person_versions: dict[str, int] = field(default_factory=dict)  # person id -> version_no first read
 
 
 def prefix_bounds(prefix: str) -> tuple[str, str | None]:
@@ -350,12 +351,17 @@ class Reads:
     # -- current records ----------------------------------------------------------------------------
 
     def persons(self, ids: Iterable[str]) -> dict[str, PersonRecord]:
-        """Current 住民票 of the given persons (any status), 個人番号 decrypted; missing ids are absent."""
+        """Current 住民票 of the given persons (any status), 個人番号 decrypted; missing ids are absent.
+        The ``version_no`` read is remembered: :meth:`Tx.apply` updates a person only if it is still the
+        version this transaction based its change on."""
         out: dict[str, PersonRecord] = {}
-        cols = (persons.c.person_id, persons.c.snapshot, persons.c.number_ciphertext, persons.c.number_key_id)
+        cols = (persons.c.person_id, persons.c.version_no, persons.c.snapshot, persons.c.number_ciphertext,
+                persons.c.number_key_id)
+        seen = self._ctx.seen_person_versions
         for chunk in _chunks(_unique(ids)):
             for row in self._conn.execute(sa.select(*cols).where(persons.c.person_id.in_(chunk))):
                 out[row.person_id] = self._person(row)
+                seen.setdefault(row.person_id, row.version_no)
         return out
 
     def person_current(self, person_id: str) -> PersonRecord | None:
@@ -812,7 +818,10 @@ class Tx(Reads):
         caller took it for new) and a household in ``expected_versions`` that does not exist are
         conflicts too.  A conflict raises :class:`~juki.domain.errors.Conflict` (REG-CONCURRENCY) and,
         since the exception leaves the ``with store.transaction()`` block, nothing is written.
-        Persons are guarded likewise by their current ``version_no`` (read in this call).
+        Persons are guarded likewise by their ``version_no``: the one :meth:`persons` first read in this
+        transaction (the state the change was computed from), else the current one.  Without that, on
+        PostgreSQL's READ COMMITTED a change computed from a stale read would overwrite a person another
+        transaction had just updated (a lost update).
         """
         now = self._ctx.clock()
         conn = self._conn
@@ -859,6 +868,7 @@ class Tx(Reads):
                 if res.rowcount != 1:
                     raise concurrency_conflict(hid)
                 version_no = expected + 1
+                self._ctx.seen_versions[hid] = version_no  # a later apply in this transaction builds on it
             else:
                 if expected_versions.get(hid):  # expected an existing household that is not there
                     raise concurrency_conflict(hid)
@@ -916,7 +926,7 @@ class Tx(Reads):
                 number_key_id=kid,
             )
             if pid in current_p:
-                prev = current_p[pid]
+                prev = self._ctx.seen_person_versions.get(pid, current_p[pid])
                 res = conn.execute(
                     sa.update(persons)
                     .where(persons.c.person_id == pid, persons.c.version_no == prev)
@@ -925,6 +935,7 @@ class Tx(Reads):
                 if res.rowcount != 1:
                     raise person_conflict(pid)
                 version_no = prev + 1
+                self._ctx.seen_person_versions[pid] = version_no
             else:
                 try:
                     with conn.begin_nested():
