@@ -125,11 +125,16 @@ def post_form(page: Any, action: str, fields: dict[str, str]) -> None:
         }""", [action, fields])
 
 
-def denied_rules(site: Site) -> list[str]:
+def denied_details(site: Site) -> list[dict[str, Any]]:
+    """The login refusals' audit details, oldest first (shown when a test fails)."""
     site.reg.audit_queue.flush()
     with site.reg.engine.connect() as c:
-        details = c.execute(sa.text("SELECT detail FROM audit_entries WHERE action = 'login.denied' ORDER BY seq")).scalars()
-        return [r for d in details for r in json.loads(d)["rules"]]
+        return [json.loads(d) for d in c.execute(sa.text(
+            "SELECT detail FROM audit_entries WHERE action = 'login.denied' ORDER BY seq")).scalars()]
+
+
+def denied_rules(site: Site) -> list[str]:
+    return [r for d in denied_details(site) for r in d["rules"]]
 
 
 def test_register_an_authenticator_and_log_in_with_it(page, site, authenticators):
@@ -226,7 +231,7 @@ def test_a_cloned_authenticator_is_refused_and_the_credential_revoked(page, site
     begin_authenticator_login(page, site)
     page.get_by_role("button", name="認証器で確認する").click()
     page.wait_for_selector("#error-summary")
-    assert "複製された疑いがあるため、登録を取り消しました" in page.inner_text("#error-summary")
+    assert "複製された疑いがあるため、登録を取り消しました" in page.inner_text("#error-summary"), denied_details(site)
     check(page, "login-authenticator-cloned")
     assert denied_rules(site) == ["SEC-1/webauthn-sign-count"]
     login(page, site, "clerk")  # the one-time code still works

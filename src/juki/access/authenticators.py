@@ -343,7 +343,10 @@ def check_assertion(parsed: Any, ceremony: Any, stored: Any) -> int:
             require_user_verification=True,
         )
     except (InvalidAuthenticationResponse, WebAuthnException) as e:
-        raise Refused("SEC-1/webauthn-signature", error=type(e).__name__) from None
+        # for the log: the user-presence flag and the counter (a 32-bit number, so never mistaken for a
+        # 12-digit 個人番号) tell an operator which check failed without copying the browser's text
+        raise Refused("SEC-1/webauthn-signature", error=type(e).__name__, user_present=bool(auth_data.flags.up),
+                      presented=int(auth_data.sign_count)) from None
     new = int(verified.new_sign_count)
     if (new > 0 or stored.sign_count > 0) and new <= stored.sign_count:
         raise Refused("SEC-1/webauthn-sign-count", credential_id=stored.credential_id[:64], stored=stored.sign_count,
