@@ -287,6 +287,9 @@ def router(reg: Register) -> APIRouter:
             ctx.persons = 1
         if spec.needs == "household" and params.get("household_id"):
             ctx.household = reg.reads.household(principal, str(params["household_id"]))
+        into = str(params.get("into_household_id") or "").strip()
+        if ctx.household is not None and any(f.name == "into_household_id" for s in spec.sections(ctx) for f in s.fields):
+            ctx.extra["into"] = _household_or_none(reg, principal, into) if into.isdigit() else None
         if spec.needs == "person" and params.get("person_id"):
             ctx.person = reg.reads.person(principal, str(params["person_id"]))
             ctx.household = reg.reads.household(principal, ctx.person["household_id"])
@@ -298,7 +301,8 @@ def router(reg: Register) -> APIRouter:
         fields = {f.name: f.label for s in sections if not s.members for f in s.fields}
         section_ids = {s.id: s.legend for s in sections}
         section_ids.update({"persons": "異動する人", "person_ids": "異動する世帯員", "memberships": "続柄",
-                            "remaining_memberships": "残る世帯の続柄", "household_id": "世帯", "person_id": "対象者"})
+                            "remaining_memberships": "残る世帯の続柄", "household_id": "世帯", "person_id": "対象者",
+                            "from_household_id": "世帯"})
         views, at = forms.problem_views(problems, fields, section_ids)
         for alias in ("person_ids", "memberships", "remaining_memberships"):
             at.setdefault("members", []).extend(at.pop(alias, []))
@@ -522,6 +526,17 @@ def router(reg: Register) -> APIRouter:
         return RedirectResponse("/ui/rights", status_code=303)
 
     return r
+
+
+def _household_or_none(reg: Register, principal: Any, household_id: str) -> dict[str, Any] | None:
+    """The household persons are to join, shown beside the form (read, screened and audited like any read); an
+    unknown one is left to the register, which names the field when the form is sent."""
+    try:
+        return reg.reads.household(principal, household_id)
+    except JukiError as e:
+        if e.kind != "not_found":
+            raise
+        return None
 
 
 def _date_or_none(value: str, field: str) -> dt.date | None:
