@@ -248,3 +248,33 @@ def test_refusals_count_towards_the_lockout_and_the_password_rules_still_apply(c
     c = begin(env)
     refused("SEC-1/password-lock", finish, env, c.token, key.get(c.options, ORIGIN))
     refused("SEC-1/lockout", begin, env)
+
+
+def ceremony_rows(e: Env) -> dict[str, Any]:
+    with e.engine.connect() as conn:
+        return {r.ceremony_id: r.used_at for r in conn.execute(sa.select(webauthn_ceremonies))}
+
+
+def test_used_and_expired_ceremonies_are_purged_but_a_replay_in_time_is_still_named(clerk: tuple[Env, SoftKey]) -> None:
+    env, key = clerk
+    assert len(ceremony_rows(env)) == 1  # the enrolment's, used
+    used = begin(env)
+    response = key.get(used.options, ORIGIN)
+    finish(env, used.token, response)
+    abandoned = begin(env)  # the user walked away from this one
+    env.clock.advance(minutes=3)
+    # a new ceremony within a timeout of their expiry deletes neither: a replay is still named as one
+    begin(env)
+    assert len(ceremony_rows(env)) == 4
+    refused("SEC-1/webauthn-replay", finish, env, used.token, response)
+    refused("SEC-1/webauthn-expired", finish, env, abandoned.token, key.get(abandoned.options, ORIGIN))
+    env.clock.advance(minutes=3, seconds=1)
+    fresh = begin(env)  # opening a ceremony sweeps the ones that expired more than a timeout ago
+    assert len(ceremony_rows(env)) == 2
+    refused("SEC-1/webauthn-ceremony", finish, env, used.token, response)  # gone: an unknown ceremony
+    env.clock.advance(minutes=7)
+    assert env.auth.purge_ceremonies() == 2  # the daily sweep (juki staff sweep), used or not
+    assert ceremony_rows(env) == {}
+    refused("SEC-1/webauthn-ceremony", finish, env, fresh.token, key.get(fresh.options, ORIGIN))
+    login = finish(env, (c := begin(env)).token, key.get(c.options, ORIGIN))
+    assert login.principal.user_id == "clerk"

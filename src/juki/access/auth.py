@@ -573,6 +573,12 @@ class AuthService:
                 end_sessions(conn, now=now, reason="account-locked", user_id=uid)
         return ids
 
+    def purge_ceremonies(self) -> int:
+        """Delete the WebAuthn ceremonies (used or not) that expired more than a timeout ago (the daily
+        sweep; every new ceremony does it too).  Returns how many were deleted."""
+        with self.engine.begin() as conn:
+            return fido.purge_ceremonies(conn, now=self._now(), keep=self.policy.webauthn_timeout)
+
     def staff_info(self, user_id: str) -> StaffInfo:
         with read_only(self.engine.connect()) as conn:
             row = self._require_staff(conn, user_id, lock=False)
@@ -770,6 +776,7 @@ class AuthService:
                     if self.hasher.check_needs_rehash(row.password_hash):
                         conn.execute(staff.update().where(staff.c.user_id == user_id)
                                      .values(password_hash=self.hasher.hash(password)))
+                    fido.purge_ceremonies(conn, now=now, keep=ttl)
                     token, challenge = fido.open_ceremony(conn, purpose="login", user_id=user_id,
                                                           terminal_id=terminal_id, rp=rp, now=now, ttl=ttl)
                     result = Ceremony(token, fido.login_options(rp, challenge, creds, ttl), now + ttl)
@@ -837,6 +844,7 @@ class AuthService:
         with self.engine.begin() as conn:
             row = self._require_staff(conn, principal.user_id, lock=False)
             existing = fido.active_credentials(conn, principal.user_id)
+            fido.purge_ceremonies(conn, now=now, keep=ttl)
             token, challenge = fido.open_ceremony(conn, purpose="register", user_id=principal.user_id,
                                                   terminal_id=principal.terminal_id, session_id=principal.session_id,
                                                   rp=rp, now=now, ttl=ttl)

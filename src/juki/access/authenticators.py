@@ -11,6 +11,8 @@ account, the terminal that started it (and for a registration the session), the 
 browser must report, and an expiry (``AuthPolicy.webauthn_timeout``).  The browser holds only the
 ceremony token (its SHA-256 is the row's key).  Finishing a ceremony claims it with a conditional
 UPDATE, so it is used at most once whatever the outcome: a captured response cannot be replayed.
+Ceremonies, used or not, are deleted one timeout after they expire (:func:`purge_ceremonies`: at the
+start of every ceremony and by ``juki staff sweep``).
 
 Checks of an assertion, in this order, each refusal with its own rule for the audit log:
 
@@ -181,6 +183,18 @@ def open_ceremony(
         )
     )
     return token, challenge
+
+
+def purge_ceremonies(conn: Connection, *, now: dt.datetime, keep: dt.timedelta) -> int:
+    """Delete the ceremonies that expired more than ``keep`` ago, used or not; returns how many.
+
+    A used ceremony is not deleted at once: while it lasts (its expiry, plus ``keep``), a response posted
+    to it again is refused as a replay (``-replay``) and one that comes late as late (``-expired``),
+    with the account named in the audit log.  After that the challenge is worthless anyway (the
+    ceremony is unknown, ``-ceremony``), so nothing is lost by deleting it, and the table holds only
+    the last few minutes' ceremonies."""
+    done = conn.execute(webauthn_ceremonies.delete().where(webauthn_ceremonies.c.expires_at <= now - keep))
+    return int(done.rowcount or 0)
 
 
 def claim_ceremony(conn: Connection, token: str, *, purpose: str, terminal_id: str, now: dt.datetime) -> Any:
