@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
+from playwright.sync_api import expect
 
 from juki.clock import JST
 from juki.domain.events import Origin
@@ -109,3 +110,19 @@ def test_a_household_reorganisation_at_the_counter(page, site):
     approve_last(page, site, "request-household-reorganise")
     moved = site.reg.queries.person(mover)
     assert (moved["household_id"], moved["relationship"]) == (own, "兄")
+
+
+def test_submitted_forms_are_searched_by_name(page, site):
+    """CTR-4: 届出の検索 from the 決裁 page, by a name typed in hiragana."""
+    *_, members = split_family(site)
+    kana = site.reg.queries.person(members[-1])["name_kana"]
+    hiragana = "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in kana)
+    enrol_terminal(page, site)
+    login(page, site, "clerk")
+    page.get_by_role("link", name="決裁").first.click()
+    page.get_by_role("link", name="届出の検索").click()
+    page.get_by_label("氏名").fill(hiragana)
+    page.get_by_role("button", name="検索").click()
+    expect(page.locator("#results")).to_have_text("検索結果 1 件")
+    assert "世帯分離" in page.inner_text("main table")
+    check(page, "submitted-search")

@@ -114,3 +114,26 @@ def test_a_household_reorganisation_names_the_missing_head(api):
     assert chief.post(f"/ui/requests/{request_id}/approve", data={"csrf_token": chief_token}).status_code == 200
     assert _household_of(api, ids[0]) == son_home and _household_of(api, ids[1]) == home
     assert [api.reg.queries.person(p)["relationship"] for p in ids] == ["父", "世帯主", "世帯主"]
+
+
+def test_submitted_forms_are_found_by_date_name_and_birth_date(api):
+    """CTR-4: 届出の検索 by 受付日, 氏名 (kana in hiragana too) and 生年月日, for new persons in the form and for
+    residents named by 宛名番号; audited as a search of the residents it shows."""
+    _, _, ids = two_households(api)  # 転入 and 世帯分離, both received 2026-04-12
+    b = browser(api)
+    enrol(b, api)
+    web_login(b, api, "clerk")
+    page = b.get("/ui/submitted", params={"received_from": "2026-04-01", "received_to": "2026-04-20", "name": "さっぽろ　いちろう"})
+    assert page.status_code == 200 and "検索結果 2 件" in page.text  # the 転入 (as a new person) and the 分離
+    assert "転入" in page.text and "世帯分離" in page.text and f"宛名番号 {ids[2]}" in page.text
+    by_birth = b.get("/ui/submitted", params={"received_from": "2026-04-01", "birth_date": "1982-07-07"})
+    assert "検索結果 1 件" in by_birth.text and "札幌　花子" in by_birth.text
+    by_kanji = b.get("/ui/submitted", params={"received_from": "2026-04-01", "name": "花子", "birth_date": "1980-05-01"})
+    assert "検索結果 0 件" in by_kanji.text  # both criteria must hold for one person
+    before = b.get("/ui/submitted", params={"received_from": "2026-03-01", "received_to": "2026-04-11", "name": "札幌"})
+    assert "検索結果 0 件" in before.text
+    bad = b.get("/ui/submitted", params={"received_from": "2026-04-20", "received_to": "2026-04-01"})
+    assert bad.status_code == 422 and "CTR-4/period" in bad.text and 'id="f-received_to" name="received_to" type="date" value="2026-04-01" aria-invalid="true"' in bad.text
+    searches = [e for e in api.audit("search") if e["detail"].get("scope") == "requests"]
+    assert len(searches) == 4 and set(searches[0]["subject_ids"]) == {ids[2]}
+    assert searches[0]["detail"]["criteria"]["name"] == "さっぽろ　いちろう"

@@ -30,7 +30,7 @@ from juki.config import Register
 from juki.domain.errors import InvalidInput, JukiError, Problem
 from juki.domain.events import ChangeKind
 from juki.domain.onestop import ApplicationKind
-from juki.services import counter
+from juki.services import counter, request_search
 
 from . import authenticators, certificates, forms
 from .login import logged_in, login_form, login_refused
@@ -73,6 +73,7 @@ RULES: dict[str, Rule] = {
     **{f"web_submit_{key}": "change.submit" for key in forms.FORMS},
     "web_requests": REQUESTS,
     "web_request": REQUESTS,
+    "web_submitted": REQUESTS,
     "web_approve": "change.approve",
     "web_return": "change.decide",
     "web_reject": "change.decide",
@@ -358,6 +359,37 @@ def router(reg: Register) -> APIRouter:
         assert principal is not None
         rows = reg.store.pending_requests(200)
         return render(request, "requests.html", title="決裁", rows=rows, kinds=ChangeKind)
+
+    @r.get("/submitted", name="web_submitted")
+    def submitted(request: Request, principal: Principal_ = None, received_from: str = "", received_to: str = "",
+                  name: str = "", birth_date: str = "") -> Response:
+        """届出の検索 (CTR-4): by 受付日, 氏名 and 生年月日; audited as a search of the residents it names."""
+        assert principal is not None
+        today = jst_date(reg.now())
+        values = {"received_from": received_from, "received_to": received_to, "name": name, "birth_date": birth_date}
+        labels = {"received_from": "受付日（から）", "received_to": "受付日（まで）", "birth_date": "生年月日"}
+        hits = None
+        problems: list[dict[str, Any]] = []
+        try:
+            criteria = request_search.RequestCriteria(
+                _date_or_none(received_from, "received_from") or today - dt.timedelta(days=30),
+                _date_or_none(received_to, "received_to") or today, name.strip(),
+                _date_or_none(birth_date, "birth_date"))
+            if any(values.values()):
+                hits = request_search.search_requests(reg.store, criteria)
+        except InvalidInput as e:
+            problems = [{"anchor": f"f-{p.field}", "label": labels.get(p.field, "検索条件"), "ja": p.ja, "en": p.en,
+                         "rule": p.rule} for p in e.problems]
+        flagged: set[str] = set()
+        if hits is not None:
+            residents = sorted({p.person_id for h in hits for p in h.persons if p.person_id})
+            reg.reads.audit(principal, "search", residents, scope="requests",
+                            criteria={k: v for k, v in values.items() if v and k != "birth_date"},
+                            birth_date=birth_date or None, requests=[h.request.request_id for h in hits])
+            flagged = reg.reads.protected(residents)
+        return render(request, "submitted_search.html", 422 if problems else 200, title="届出の検索", values=values,
+                      hits=hits, problems=problems, flagged=flagged, kinds=ChangeKind,
+                      errors={p["anchor"][2:] for p in problems})
 
     @r.get("/requests/{request_id}", name="web_request")
     def request_(request: Request, request_id: int, principal: Principal_ = None) -> Response:
