@@ -322,13 +322,13 @@ def test_a_make_of_authenticator_not_on_the_list_is_refused_and_audited(page, si
     page.wait_for_selector("#error-summary")
     check(page, "authenticator-refused-make")
     summary = page.inner_text("#error-summary")
-    assert f"この認証器の機種（AAGUID {CHROMIUM_VIRTUAL_AAGUID}）は、登録が認められていません" in summary
-    assert "is not allowed" in summary
-    assert site.reg.auth.authenticators("clerk") == []
     site.reg.audit_queue.flush()
     with site.reg.engine.connect() as c:
         [(outcome, detail)] = c.execute(sa.text(
             "SELECT outcome, detail FROM audit_entries WHERE action = 'authenticator.denied'")).all()
+    assert f"この認証器の機種（AAGUID {CHROMIUM_VIRTUAL_AAGUID}）は、登録が認められていません" in summary, detail
+    assert "is not allowed" in summary
+    assert site.reg.auth.authenticators("clerk") == []
     assert outcome == "denied" and json.loads(detail) == {
         "rules": ["SEC-1/webauthn-aaguid"], "step": "register", "aaguid": aaguid_for_log(CHROMIUM_VIRTUAL_AAGUID),
         "attestation": json.loads(detail)["attestation"]}
