@@ -38,6 +38,7 @@ class SoftKey:
     credential_id: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     sign_count: int = 0
     verifies_user: bool = True
+    aaguid: bytes = AAGUID  # the make of authenticator it claims to be
 
     def clone(self) -> SoftKey:
         """The same key and id, with the counter as it is now (it then diverges from the original)."""
@@ -52,7 +53,7 @@ class SoftKey:
         flags = UP | (UV if self.verifies_user else 0) | (AT if attested else 0)
         data = hashlib.sha256(rp_id.encode()).digest() + bytes([flags]) + struct.pack(">I", self.sign_count)
         if attested:
-            data += AAGUID + struct.pack(">H", len(self.credential_id)) + self.credential_id + self._cose()
+            data += self.aaguid + struct.pack(">H", len(self.credential_id)) + self.credential_id + self._cose()
         return data
 
     @staticmethod

@@ -37,8 +37,8 @@ class Settings:
     """``JUKI_DATABASE_URL`` (default: a SQLite file ``./var/juki.db``), ``JUKI_KEY_FILE`` (the 個人番号
     encryption keys, kept outside the database; default ``./var/juki-keys.json``), ``JUKI_MUNICIPALITY``
     (地方公共団体コード, default 011002 札幌市), ``JUKI_CERT_KEY_FILE`` (the certificate-signing key, Ed25519
-    PEM outside the database; default ``./var/juki-cert-key.pem``), ``JUKI_WEB_ORIGIN`` and
-    ``JUKI_WEBAUTHN_RP_ID`` (WebAuthn)."""
+    PEM outside the database; default ``./var/juki-cert-key.pem``), ``JUKI_WEB_ORIGIN``,
+    ``JUKI_WEBAUTHN_RP_ID`` and ``JUKI_WEBAUTHN_AAGUIDS`` (WebAuthn)."""
 
     database_url: str = field(default_factory=default_database_url)
     key_file: Path = field(default_factory=lambda: Path(os.environ.get("JUKI_KEY_FILE", "var/juki-keys.json")))
@@ -49,6 +49,8 @@ class Settings:
     (the request's scheme and Host), which suits the demo; set it in production, behind a TLS proxy."""
     webauthn_rp_id: str | None = field(default_factory=lambda: os.environ.get("JUKI_WEBAUTHN_RP_ID") or None)
     """The WebAuthn RP ID (a domain the origin's host ends with); default: the origin's host."""
+    webauthn_aaguids: str = field(default_factory=lambda: os.environ.get("JUKI_WEBAUTHN_AAGUIDS", "any"))
+    """The makes of authenticator that may be registered: ``any``, or their AAGUIDs separated by commas."""
     cert_key_file: Path = field(default_factory=lambda: Path(os.environ.get("JUKI_CERT_KEY_FILE", "var/juki-cert-key.pem")))
 
 
@@ -113,9 +115,12 @@ class Register:
 
     @cached_property
     def auth(self) -> AuthService:
-        from juki.access.auth import AuthService
+        from juki.access.auth import AuthPolicy, AuthService
+        from juki.access.authenticators import parse_aaguids
 
-        return AuthService(self.engine, self.keyring, clock=self.now, hasher=self.password_hasher)  # type: ignore[arg-type]
+        policy = AuthPolicy(webauthn_aaguids=parse_aaguids(self.settings.webauthn_aaguids))
+        return AuthService(self.engine, self.keyring, clock=self.now, policy=policy,
+                           hasher=self.password_hasher)  # type: ignore[arg-type]
 
     @cached_property
     def audit(self) -> AuditLog:

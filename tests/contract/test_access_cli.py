@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import re
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from juki.access.authenticator_tables import webauthn_ceremonies
+from juki.adapters.db.engine import make_engine
 from juki.cli.access import register_access_commands
 from juki.domain.errors import JukiError
 
@@ -44,3 +48,15 @@ def test_cli_flow(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert '"clerk"' in capsys.readouterr().out
     assert run("staff", "list") == 0
     assert "clerk\t窓口\t市民課\tstaff\tdisabled" in capsys.readouterr().out
+    # the daily sweep deletes WebAuthn ceremonies that expired long ago (here one abandoned in 2024)
+    engine = make_engine(database_url)
+    then = dt.datetime(2024, 4, 1, tzinfo=dt.UTC)
+    with engine.begin() as conn:
+        conn.execute(webauthn_ceremonies.insert().values(
+            ceremony_id="0" * 64, purpose="login", user_id="owner", terminal_id="T-1", origin="https://localhost",
+            rp_id="localhost", challenge=b"\0" * 32, created_at=then, expires_at=then + dt.timedelta(minutes=3)))
+    assert run("staff", "sweep") == 0
+    assert "deleted used or expired authenticator ceremonies: 1" in capsys.readouterr().out
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(webauthn_ceremonies)).scalar() == 0
+    engine.dispose()

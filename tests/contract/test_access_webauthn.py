@@ -7,15 +7,19 @@ credential and a cloned authenticator (whose credential is then revoked)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import uuid
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from juki.access.auth import EnrolmentRefused
 from juki.access.authenticator_tables import webauthn_ceremonies, webauthn_credentials
-from juki.access.authenticators import RelyingParty
+from juki.access.authenticators import RelyingParty, parse_aaguids
 from juki.access.tables import staff
+from juki.audit.chain import no_individual_number
 from juki.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
 
 from ..softkey import SoftKey
@@ -248,3 +252,84 @@ def test_refusals_count_towards_the_lockout_and_the_password_rules_still_apply(c
     c = begin(env)
     refused("SEC-1/password-lock", finish, env, c.token, key.get(c.options, ORIGIN))
     refused("SEC-1/lockout", begin, env)
+
+
+def ceremony_rows(e: Env) -> dict[str, Any]:
+    with e.engine.connect() as conn:
+        return {r.ceremony_id: r.used_at for r in conn.execute(sa.select(webauthn_ceremonies))}
+
+
+def test_used_and_expired_ceremonies_are_purged_but_a_replay_in_time_is_still_named(clerk: tuple[Env, SoftKey]) -> None:
+    env, key = clerk
+    assert len(ceremony_rows(env)) == 1  # the enrolment's, used
+    used = begin(env)
+    response = key.get(used.options, ORIGIN)
+    finish(env, used.token, response)
+    abandoned = begin(env)  # the user walked away from this one
+    env.clock.advance(minutes=3)
+    # a new ceremony within a timeout of their expiry deletes neither: a replay is still named as one
+    begin(env)
+    assert len(ceremony_rows(env)) == 4
+    refused("SEC-1/webauthn-replay", finish, env, used.token, response)
+    refused("SEC-1/webauthn-expired", finish, env, abandoned.token, key.get(abandoned.options, ORIGIN))
+    env.clock.advance(minutes=3, seconds=1)
+    fresh = begin(env)  # opening a ceremony sweeps the ones that expired more than a timeout ago
+    assert len(ceremony_rows(env)) == 2
+    refused("SEC-1/webauthn-ceremony", finish, env, used.token, response)  # gone: an unknown ceremony
+    env.clock.advance(minutes=7)
+    assert env.auth.purge_ceremonies() == 2  # the daily sweep (juki staff sweep), used or not
+    assert ceremony_rows(env) == {}
+    refused("SEC-1/webauthn-ceremony", finish, env, fresh.token, key.get(fresh.options, ORIGIN))
+    login = finish(env, (c := begin(env)).token, key.get(c.options, ORIGIN))
+    assert login.principal.user_id == "clerk"
+
+
+ISSUED = "6d44ba9b-f6ec-2e49-b930-0c8fe920cb73"  # the make the city issues (an AAGUID as vendors publish them)
+
+
+def test_only_allowed_makes_of_authenticator_are_registered(env: Env) -> None:
+    env.add_user("clerk")
+    p = env.login("clerk").principal
+    c = env.auth.begin_authenticator_enrolment(p, PASSWORD, RP, "鍵")
+    assert c.options["attestation"] == "none"  # any make: no attestation asked
+    env.auth.policy = dataclasses.replace(env.auth.policy, webauthn_aaguids=parse_aaguids(f"{ISSUED}, {uuid.uuid4()}"))
+    c = env.auth.begin_authenticator_enrolment(p, PASSWORD, RP, "鍵")
+    assert c.options["attestation"] == "direct"  # so that the browser does not blank out the AAGUID
+    other = SoftKey(aaguid=uuid.UUID("0bb43545-fd2c-4185-87dd-feb0b2916ace").bytes)
+    with pytest.raises(EnrolmentRefused) as exc:
+        env.auth.enrol_authenticator(p, c.token, other.create(c.options, ORIGIN), "鍵")
+    problem = exc.value.problems[0]
+    assert (problem.field, problem.rule) == ("authenticator", "SEC-1/webauthn-aaguid")
+    assert "0bb43545-fd2c-4185-87dd-feb0b2916ace" in problem.ja and "not allowed" in problem.en
+    assert exc.value.detail == {"aaguid": "0bb4-3545-fd2c-4185-87dd-feb0-b291-6ace", "attestation": "none"}
+    assert env.auth.authenticators("clerk") == []
+    # an AAGUID whose last group could be taken for a 個人番号 is logged in groups of four, which the
+    # audit log accepts (it would refuse the whole entry otherwise) and the setting reads back
+    odd = SoftKey(aaguid=uuid.UUID("00000000-0000-0000-0000-123456789018").bytes)
+    c = env.auth.begin_authenticator_enrolment(p, PASSWORD, RP, "鍵")
+    with pytest.raises(EnrolmentRefused) as exc:
+        env.auth.enrol_authenticator(p, c.token, odd.create(c.options, ORIGIN), "鍵")
+    logged = exc.value.detail["aaguid"]
+    assert logged == "0000-0000-0000-0000-0000-1234-5678-9018" and "123456789018" in exc.value.problems[0].ja
+    no_individual_number(exc.value.detail)
+    with pytest.raises(InvalidInput):
+        no_individual_number({"aaguid": "00000000-0000-0000-0000-123456789018"})
+    assert parse_aaguids(logged) == frozenset({"00000000-0000-0000-0000-123456789018"})
+    issued = SoftKey(aaguid=uuid.UUID(ISSUED).bytes)
+    c = env.auth.begin_authenticator_enrolment(p, PASSWORD, RP, "鍵")
+    info = env.auth.enrol_authenticator(p, c.token, issued.create(c.options, ORIGIN), "鍵")
+    assert (info.aaguid, info.active) == (ISSUED, True)
+
+
+@pytest.mark.parametrize(("text", "allowed"), [
+    ("any", None), ("", None), (" ANY ", None),
+    (ISSUED.upper(), frozenset({ISSUED})),
+    (f"{ISSUED},\n  00000000-0000-0000-0000-000000000000", frozenset({ISSUED, "00000000-0000-0000-0000-000000000000"})),
+])
+def test_the_allow_list_setting(text: str, allowed: frozenset[str] | None) -> None:
+    assert parse_aaguids(text) == allowed
+
+
+def test_a_wrong_allow_list_setting_names_itself_and_the_value() -> None:
+    with pytest.raises(ValueError, match=r"JUKI_WEBAUTHN_AAGUIDS: 'yubikey'"):
+        parse_aaguids(f"{ISSUED}, yubikey")

@@ -7,6 +7,7 @@ no WebAuthn, the login page offers the TOTP code only."""
 
 from __future__ import annotations
 
+import dataclasses
 import http.server
 import json
 import re
@@ -20,6 +21,8 @@ from urllib.parse import parse_qsl
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
+
+from juki.access.authenticators import aaguid_for_log, parse_aaguids
 
 from .conftest import PASSWORD, Site, check, enrol_terminal, login, logout
 
@@ -286,3 +289,46 @@ def test_without_webauthn_the_login_offers_the_one_time_code(browser, site):
         assert "認証器を登録する" in page.inner_text("main")
     finally:
         context.close()
+
+
+CHROMIUM_VIRTUAL_AAGUID = "01020304-0506-0708-0102-030405060708"
+"""The AAGUID chromium's virtual authenticator reports (device/fido's test AAGUID)."""
+
+
+def allow_only(site: Site, *aaguids: str) -> None:
+    """The operator's setting JUKI_WEBAUTHN_AAGUIDS, as the running server reads it."""
+    site.reg.auth.policy = dataclasses.replace(site.reg.auth.policy, webauthn_aaguids=parse_aaguids(",".join(aaguids)))
+
+
+def test_an_allowed_make_of_authenticator_is_registered(page, site, authenticators):
+    allow_only(site, CHROMIUM_VIRTUAL_AAGUID, "6d44ba9b-f6ec-2e49-b930-0c8fe920cb73")
+    enrol_terminal(page, site)
+    login(page, site, "clerk")
+    register(page, site)
+    assert "有効" in page.inner_text("main")
+    [item] = site.reg.auth.authenticators("clerk")
+    assert item.aaguid == CHROMIUM_VIRTUAL_AAGUID
+
+
+def test_a_make_of_authenticator_not_on_the_list_is_refused_and_audited(page, site, authenticators):
+    allow_only(site, "6d44ba9b-f6ec-2e49-b930-0c8fe920cb73")  # only the city's issued security keys
+    enrol_terminal(page, site)
+    login(page, site, "clerk")
+    page.get_by_role("link", name="認証器", exact=True).click()
+    page.get_by_label("認証器の名前").fill("私物の鍵")
+    page.get_by_label("パスワード（確認のため）").fill(PASSWORD)
+    page.get_by_role("button", name="次へ（認証器で登録）").click()
+    page.get_by_role("button", name="認証器で登録する").click()
+    page.wait_for_selector("#error-summary")
+    check(page, "authenticator-refused-make")
+    summary = page.inner_text("#error-summary")
+    site.reg.audit_queue.flush()
+    with site.reg.engine.connect() as c:
+        [(outcome, detail)] = c.execute(sa.text(
+            "SELECT outcome, detail FROM audit_entries WHERE action = 'authenticator.denied'")).all()
+    assert f"この認証器の機種（AAGUID {CHROMIUM_VIRTUAL_AAGUID}）は、登録が認められていません" in summary, detail
+    assert "is not allowed" in summary
+    assert site.reg.auth.authenticators("clerk") == []
+    assert outcome == "denied" and json.loads(detail) == {
+        "rules": ["SEC-1/webauthn-aaguid"], "step": "register", "aaguid": aaguid_for_log(CHROMIUM_VIRTUAL_AAGUID),
+        "attestation": json.loads(detail)["attestation"]}

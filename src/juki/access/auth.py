@@ -35,6 +35,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -83,6 +84,16 @@ class AuthPolicy:
     totp_issuer: str = "juki"
     webauthn_timeout: dt.timedelta = dt.timedelta(minutes=3)
     """How long a WebAuthn ceremony (the authenticator step of a login or a registration) stays open."""
+    webauthn_aaguids: frozenset[str] | None = None
+    """The makes of authenticator (AAGUIDs) that may be registered; None: any (``JUKI_WEBAUTHN_AAGUIDS``)."""
+
+
+class EnrolmentRefused(InvalidInput):
+    """A refused registration of an authenticator; ``detail`` is what juki checked, for the audit log."""
+
+    def __init__(self, problem: Problem, detail: dict[str, Any]) -> None:
+        super().__init__(problem)
+        self.detail = detail
 
 
 Recorder = Callable[[Connection, fido.AuthenticatorInfo], object]
@@ -573,6 +584,12 @@ class AuthService:
                 end_sessions(conn, now=now, reason="account-locked", user_id=uid)
         return ids
 
+    def purge_ceremonies(self) -> int:
+        """Delete the WebAuthn ceremonies (used or not) that expired more than a timeout ago (the daily
+        sweep; every new ceremony does it too).  Returns how many were deleted."""
+        with self.engine.begin() as conn:
+            return fido.purge_ceremonies(conn, now=self._now(), keep=self.policy.webauthn_timeout)
+
     def staff_info(self, user_id: str) -> StaffInfo:
         with read_only(self.engine.connect()) as conn:
             row = self._require_staff(conn, user_id, lock=False)
@@ -770,6 +787,7 @@ class AuthService:
                     if self.hasher.check_needs_rehash(row.password_hash):
                         conn.execute(staff.update().where(staff.c.user_id == user_id)
                                      .values(password_hash=self.hasher.hash(password)))
+                    fido.purge_ceremonies(conn, now=now, keep=ttl)
                     token, challenge = fido.open_ceremony(conn, purpose="login", user_id=user_id,
                                                           terminal_id=terminal_id, rp=rp, now=now, ttl=ttl)
                     result = Ceremony(token, fido.login_options(rp, challenge, creds, ttl), now + ttl)
@@ -837,10 +855,12 @@ class AuthService:
         with self.engine.begin() as conn:
             row = self._require_staff(conn, principal.user_id, lock=False)
             existing = fido.active_credentials(conn, principal.user_id)
+            fido.purge_ceremonies(conn, now=now, keep=ttl)
             token, challenge = fido.open_ceremony(conn, purpose="register", user_id=principal.user_id,
                                                   terminal_id=principal.terminal_id, session_id=principal.session_id,
                                                   rp=rp, now=now, ttl=ttl)
-        options = fido.registration_options(rp, challenge, user_id=row.user_id, name=row.name, existing=existing, ttl=ttl)
+        options = fido.registration_options(rp, challenge, user_id=row.user_id, name=row.name, existing=existing, ttl=ttl,
+                                            attestation=self.policy.webauthn_aaguids is not None)
         return Ceremony(token, options, now + ttl)
 
     def enrol_authenticator(
@@ -863,6 +883,7 @@ class AuthService:
                 if ceremony.session_id != principal.session_id or ceremony.user_id != principal.user_id:
                     raise fido.Refused("SEC-1/webauthn-ceremony", ceremony_user=ceremony.user_id)
                 verified = fido.check_registration(credential, ceremony)
+                fido.check_aaguid(verified, self.policy.webauthn_aaguids)
                 info = fido.add_credential(conn, ceremony, verified, credential, label=label, now=now)
                 if audit is not None:
                     audit(conn, info)
@@ -872,9 +893,16 @@ class AuthService:
             if refused.rule == "SEC-1/webauthn-registered":
                 raise Conflict(Problem("authenticator", refused.rule, "この認証器は既に登録されています。",
                                        "This authenticator is already registered."))
-            raise InvalidInput(Problem("authenticator", refused.rule,
-                                       "認証器を登録できませんでした。もう一度「認証器を登録する」からやり直してください。",
-                                       "The authenticator could not be registered. Start again."))
+            if refused.rule == "SEC-1/webauthn-aaguid":
+                make = str(uuid.UUID(refused.detail["aaguid"]))
+                raise EnrolmentRefused(Problem(
+                    "authenticator", refused.rule,
+                    f"この認証器の機種（AAGUID {make}）は、登録が認められていません。認められた機種はシステム管理者に確認してください。",
+                    f"This make of authenticator (AAGUID {make}) is not allowed. Ask the system administrator "
+                    "which makes are."), refused.detail)
+            raise EnrolmentRefused(Problem("authenticator", refused.rule,
+                                           "認証器を登録できませんでした。もう一度「認証器を登録する」からやり直してください。",
+                                           "The authenticator could not be registered. Start again."), refused.detail)
         assert info is not None
         return info
 

@@ -11,6 +11,8 @@ account, the terminal that started it (and for a registration the session), the 
 browser must report, and an expiry (``AuthPolicy.webauthn_timeout``).  The browser holds only the
 ceremony token (its SHA-256 is the row's key).  Finishing a ceremony claims it with a conditional
 UPDATE, so it is used at most once whatever the outcome: a captured response cannot be replayed.
+Ceremonies, used or not, are deleted one timeout after they expire (:func:`purge_ceremonies`: at the
+start of every ceremony and by ``juki staff sweep``).
 
 Checks of an assertion, in this order, each refusal with its own rule for the audit log:
 
@@ -34,7 +36,9 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import re
 import secrets
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -76,6 +80,7 @@ from juki.domain.errors import InvalidInput, Problem
 from .authenticator_tables import webauthn_ceremonies, webauthn_credentials
 
 LABEL_MAX = 64
+ANY_AAGUID = "any"
 
 
 @dataclass(frozen=True)
@@ -183,6 +188,18 @@ def open_ceremony(
     return token, challenge
 
 
+def purge_ceremonies(conn: Connection, *, now: dt.datetime, keep: dt.timedelta) -> int:
+    """Delete the ceremonies that expired more than ``keep`` ago, used or not; returns how many.
+
+    A used ceremony is not deleted at once: while it lasts (its expiry, plus ``keep``), a response posted
+    to it again is refused as a replay (``-replay``) and one that comes late as late (``-expired``),
+    with the account named in the audit log.  After that the challenge is worthless anyway (the
+    ceremony is unknown, ``-ceremony``), so nothing is lost by deleting it, and the table holds only
+    the last few minutes' ceremonies."""
+    done = conn.execute(webauthn_ceremonies.delete().where(webauthn_ceremonies.c.expires_at <= now - keep))
+    return int(done.rowcount or 0)
+
+
 def claim_ceremony(conn: Connection, token: str, *, purpose: str, terminal_id: str, now: dt.datetime) -> Any:
     """Use the ceremony of ``token`` (once: the claim is a conditional UPDATE, kept whatever follows).
     Returns its row, or raises :class:`Refused` (``user_id`` in the detail when the ceremony was known)."""
@@ -236,12 +253,53 @@ def login_options(rp: RelyingParty, challenge: bytes, credentials: list[Any], tt
     return result
 
 
+def parse_aaguids(text: str | None) -> frozenset[str] | None:
+    """The operator's allow-list of authenticator makes (``JUKI_WEBAUTHN_AAGUIDS``): ``any`` (or nothing)
+    allows every make (None); otherwise AAGUIDs (the UUID a make of authenticator reports, e.g. from the
+    vendor or the FIDO Metadata Service) separated by commas or spaces.  Raises ValueError naming the
+    setting and the value that is not an AAGUID."""
+    value = (text or "").strip()
+    if not value or value.lower() == ANY_AAGUID:
+        return None
+    allowed: set[str] = set()
+    for part in re.split(r"[\s,]+", value):
+        if not part:
+            continue
+        try:
+            allowed.add(str(uuid.UUID(part)))
+        except ValueError:
+            raise ValueError(f"JUKI_WEBAUTHN_AAGUIDS: {part!r} は AAGUID ではありません / is not an AAGUID "
+                             "(a UUID such as 01234567-89ab-cdef-0123-456789abcdef), nor 'any'") from None
+    return frozenset(allowed)
+
+
+def aaguid_for_log(aaguid: str) -> str:
+    """An AAGUID in groups of four hex digits (``0102-0304-…``) for the audit log: a UUID's last group
+    may be twelve digits with a valid check digit, which the log refuses as a 個人番号 (chromium's own
+    test AAGUID is one).  :func:`parse_aaguids` accepts this form as written."""
+    digits = uuid.UUID(aaguid).hex
+    return "-".join(digits[i:i + 4] for i in range(0, 32, 4))
+
+
+def check_aaguid(verified: Any, allowed: frozenset[str] | None) -> None:
+    """A new credential's make (its AAGUID) must be on the allow-list, when there is one
+    (``SEC-1/webauthn-aaguid``; the refusal's detail has the AAGUID and the attestation format)."""
+    if allowed is None:
+        return
+    aaguid = str(verified.aaguid)
+    if aaguid not in allowed:
+        raise Refused("SEC-1/webauthn-aaguid", aaguid=aaguid_for_log(aaguid),
+                      attestation=str(getattr(verified.fmt, "value", verified.fmt)))
+
+
 def registration_options(
-    rp: RelyingParty, challenge: bytes, *, user_id: str, name: str, existing: list[Any], ttl: dt.timedelta
+    rp: RelyingParty, challenge: bytes, *, user_id: str, name: str, existing: list[Any], ttl: dt.timedelta,
+    attestation: bool = False,
 ) -> dict[str, Any]:
     """Creation options: user verification required, a non-discoverable credential (the login names the
-    account first), no attestation (juki does not restrict makes of authenticator), and the account's
-    existing credentials excluded so one authenticator is not registered twice."""
+    account first), and the account's existing credentials excluded so one authenticator is not
+    registered twice.  Attestation is asked (``direct``) only when ``attestation`` (the operator allows
+    only some makes): otherwise a browser may blank out the AAGUID, and juki does not restrict makes."""
     options = generate_registration_options(
         rp_id=rp.rp_id,
         rp_name=rp.name,
@@ -250,7 +308,7 @@ def registration_options(
         user_display_name=name,
         challenge=challenge,
         timeout=int(ttl.total_seconds() * 1000),
-        attestation=AttestationConveyancePreference.NONE,
+        attestation=AttestationConveyancePreference.DIRECT if attestation else AttestationConveyancePreference.NONE,
         authenticator_selection=AuthenticatorSelectionCriteria(
             resident_key=ResidentKeyRequirement.DISCOURAGED,
             user_verification=UserVerificationRequirement.REQUIRED,
@@ -400,6 +458,7 @@ def revoke(conn: Connection, credential_id: str, *, actor: str, reason: str, now
 
 
 __all__ = [
+    "ANY_AAGUID",
     "LABEL_MAX",
     "AuthenticatorInfo",
     "Ceremony",

@@ -4,7 +4,8 @@
     juki staff disable USER [--reason R]        juki staff unlock USER
     juki staff reset-password USER [--password-stdin]   juki staff reset-totp USER
     juki staff list                             juki staff export [--out FILE] [--include-revoked]
-    juki staff sweep                            (daily: lock accounts whose password was not changed)
+    juki staff sweep                            (daily: lock accounts whose password was not changed,
+                                                 delete used or expired WebAuthn ceremonies)
     juki terminal register ID --name N --section S      juki terminal revoke ID
     juki rights request USER ROLE SECTION [--reason R]  juki rights approve GRANT
     juki rights revoke GRANT --reason R         juki rights list [USER]
@@ -112,8 +113,11 @@ def cmd_staff_export(args: argparse.Namespace) -> int:
 
 
 def cmd_staff_sweep(args: argparse.Namespace) -> int:
-    locked = _auth(_ctx()).lock_stale_passwords()
+    auth = _auth(_ctx())
+    locked = auth.lock_stale_passwords()
     print(f"パスワード未変更でロック / locked for unchanged passwords: {', '.join(locked) or '-'}")
+    purged = auth.purge_ceremonies()
+    print(f"使用済み・期限切れの認証器の手続を削除 / deleted used or expired authenticator ceremonies: {purged}")
     return 0
 
 
@@ -221,7 +225,7 @@ def register_access_commands(subparsers: Any) -> None:
     p = leaf(staff, "export", cmd_staff_export, "権限棚卸し用CSV / user list with rights (CSV)")
     p.add_argument("--out")
     p.add_argument("--include-revoked", action="store_true")
-    leaf(staff, "sweep", cmd_staff_sweep, "期限切れパスワードのロック / lock unchanged expired passwords")
+    leaf(staff, "sweep", cmd_staff_sweep, "期限切れパスワードのロック・認証器の手続の削除 / lock unchanged expired passwords, purge ceremonies")
 
     term = subparsers.add_parser("terminal", help="端末 / terminals").add_subparsers(
         dest="terminal_command", required=True

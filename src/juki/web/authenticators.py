@@ -24,7 +24,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from juki.access.auth import AuthenticationFailed, Recorder
+from juki.access.auth import AuthenticationFailed, EnrolmentRefused, Recorder
 from juki.access.authenticators import AuthenticatorInfo, Ceremony, RelyingParty
 from juki.api.common import Principal_
 from juki.api.security import AUTHENTICATED, PUBLIC, Rule
@@ -162,7 +162,8 @@ def add_routes(r: APIRouter, reg: Register) -> None:
         except JukiError as e:
             if e.kind not in ("invalid_input", "conflict"):
                 raise
-            audit(principal, "authenticator.denied", "denied", rules=[p.rule for p in e.problems], step="register")
+            audit(principal, "authenticator.denied", "denied", rules=[p.rule for p in e.problems], step="register",
+                  **(e.detail if isinstance(e, EnrolmentRefused) else {}))
             return own_page(request, principal, e.problems, 422, label)
         return RedirectResponse("/ui/authenticators?done=registered", status_code=303)
 

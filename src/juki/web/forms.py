@@ -159,6 +159,12 @@ def head_select(name: str, label: str, ctx: FormContext, hint: str = "") -> Fiel
     return Field(name, label, "select", tuple((m["person_id"], m["name"]) for m in members), hint=hint)
 
 
+def into_section(ctx: FormContext, legend: str, hint: str) -> Section:
+    """The existing household that persons join (世帯合併, 世帯構成変更): its 世帯番号, as 住民検索 shows it."""
+    return Section("into", legend, (Field("into_household_id", "世帯番号", required=True, hint=hint, size="s",
+                                          inputmode="numeric"),))
+
+
 # --- building the payload -------------------------------------------------------------------------
 
 _PATH = re.compile(r"([A-Za-z_]+)(?:\[(\d+)\])?")
@@ -257,15 +263,18 @@ def build_household(kind: str) -> Callable[[FormContext, Mapping[str, Any]], dic
         change = unflatten(_change_fields(spec, ctx, form))
         moving, memberships, remaining = _members(ctx, form)
         if ctx.household is not None:
-            change["household_id"] = ctx.household["household_id"]
-        if kind in ("move_within", "move_out", "household_split"):
+            change["from_household_id" if kind == "household_merge" else "household_id"] = ctx.household["household_id"]
+        if kind in ("move_within", "move_out", "household_split", "household_reorganise"):
             change["person_ids"] = moving
-        if kind in ("move_within", "household_split", "head_change") and memberships:
-            change["memberships"] = [m for m in memberships if kind == "head_change" or m["person_id"] in moving]
-        if kind in ("move_within", "move_out", "household_split", "death", "ex_officio_removal") and remaining:
+        if kind in ("move_within", "household_split", "household_reorganise") and memberships:
+            change["memberships"] = [m for m in memberships if m["person_id"] in moving]
+        if kind in ("move_within", "move_out", "household_split", "household_reorganise", "death",
+                    "ex_officio_removal") and remaining:
             change["remaining_memberships"] = remaining
-        if kind == "head_change":
+        if kind in ("head_change", "household_merge"):  # every member's 続柄 is given anew
             change["memberships"] = memberships
+        if kind == "household_reorganise":  # the command has no default for its 続柄
+            change.setdefault("memberships", [])
         if kind == "move_within":
             _local(ctx, change, "address")
         if kind in ("death", "ex_officio_removal") and ctx.person is not None:
@@ -364,6 +373,22 @@ FORMS: dict[str, FormSpec] = {s.key: s for s in (
                                                      head_select("remaining_head_id", "残る世帯の世帯主", ctx))),
                           intake_section()],
              build_household("household_split")),
+    FormSpec("household_merge", ChangeKind.HOUSEHOLD_MERGE, "世帯変更届（世帯合併）", "住民基本台帳法第25条",
+             Origin.NOTIFICATION, True, "household",
+             "同じ住所の二つの世帯を一つにするときの届出です。この世帯の全員が合併先の世帯に入り、合併先の世帯主との続柄を全員について入力します。",
+             lambda ctx: [dates(ctx), into_section(ctx, "合併先の世帯", "この世帯の全員が入る、同じ住所の世帯"),
+                          members_section("合併先の世帯主との続柄", move=False, new_relationship=True, remaining=False),
+                          intake_section()],
+             build_household("household_merge")),
+    FormSpec("household_reorganise", ChangeKind.HOUSEHOLD_REORGANISE, "世帯変更届（世帯構成変更）", "住民基本台帳法第25条",
+             Origin.NOTIFICATION, True, "household",
+             "この世帯の一部の人が、同じ住所の別の世帯に移るときの届出です。移る人と、移った先での続柄を入力します。",
+             lambda ctx: [dates(ctx), members_section("移る世帯員", move=True, new_relationship=True, remaining=True),
+                          into_section(ctx, "移る先の世帯", "同じ住所の、既にある世帯"),
+                          Section("heads", "世帯主", (head_select("remaining_head_id", "残る世帯の世帯主", ctx,
+                                                                 "世帯主が移って残る人がいるとき"),)),
+                          intake_section()],
+             build_household("household_reorganise")),
     FormSpec("birth", ChangeKind.BIRTH, "出生", "戸籍法第49条（出生届）", Origin.NOTIFICATION, True, "household",
              "出生届により、子を世帯に記載します。",
              lambda ctx: [dates(ctx, effective="出生日"), new_person("child", "子", carried=False), intake_section()],

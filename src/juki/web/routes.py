@@ -30,7 +30,7 @@ from juki.config import Register
 from juki.domain.errors import InvalidInput, JukiError, Problem
 from juki.domain.events import ChangeKind
 from juki.domain.onestop import ApplicationKind
-from juki.services import counter
+from juki.services import counter, request_search
 
 from . import authenticators, certificates, forms
 from .login import logged_in, login_form, login_refused
@@ -73,6 +73,7 @@ RULES: dict[str, Rule] = {
     **{f"web_submit_{key}": "change.submit" for key in forms.FORMS},
     "web_requests": REQUESTS,
     "web_request": REQUESTS,
+    "web_submitted": REQUESTS,
     "web_approve": "change.approve",
     "web_return": "change.decide",
     "web_reject": "change.decide",
@@ -287,6 +288,9 @@ def router(reg: Register) -> APIRouter:
             ctx.persons = 1
         if spec.needs == "household" and params.get("household_id"):
             ctx.household = reg.reads.household(principal, str(params["household_id"]))
+        into = str(params.get("into_household_id") or "").strip()
+        if ctx.household is not None and any(f.name == "into_household_id" for s in spec.sections(ctx) for f in s.fields):
+            ctx.extra["into"] = _household_or_none(reg, principal, into) if into.isdigit() else None
         if spec.needs == "person" and params.get("person_id"):
             ctx.person = reg.reads.person(principal, str(params["person_id"]))
             ctx.household = reg.reads.household(principal, ctx.person["household_id"])
@@ -298,7 +302,8 @@ def router(reg: Register) -> APIRouter:
         fields = {f.name: f.label for s in sections if not s.members for f in s.fields}
         section_ids = {s.id: s.legend for s in sections}
         section_ids.update({"persons": "異動する人", "person_ids": "異動する世帯員", "memberships": "続柄",
-                            "remaining_memberships": "残る世帯の続柄", "household_id": "世帯", "person_id": "対象者"})
+                            "remaining_memberships": "残る世帯の続柄", "household_id": "世帯", "person_id": "対象者",
+                            "from_household_id": "世帯"})
         views, at = forms.problem_views(problems, fields, section_ids)
         for alias in ("person_ids", "memberships", "remaining_memberships"):
             at.setdefault("members", []).extend(at.pop(alias, []))
@@ -354,6 +359,37 @@ def router(reg: Register) -> APIRouter:
         assert principal is not None
         rows = reg.store.pending_requests(200)
         return render(request, "requests.html", title="決裁", rows=rows, kinds=ChangeKind)
+
+    @r.get("/submitted", name="web_submitted")
+    def submitted(request: Request, principal: Principal_ = None, received_from: str = "", received_to: str = "",
+                  name: str = "", birth_date: str = "") -> Response:
+        """届出の検索 (CTR-4): by 受付日, 氏名 and 生年月日; audited as a search of the residents it names."""
+        assert principal is not None
+        today = jst_date(reg.now())
+        values = {"received_from": received_from, "received_to": received_to, "name": name, "birth_date": birth_date}
+        labels = {"received_from": "受付日（から）", "received_to": "受付日（まで）", "birth_date": "生年月日"}
+        hits = None
+        problems: list[dict[str, Any]] = []
+        try:
+            criteria = request_search.RequestCriteria(
+                _date_or_none(received_from, "received_from") or today - dt.timedelta(days=30),
+                _date_or_none(received_to, "received_to") or today, name.strip(),
+                _date_or_none(birth_date, "birth_date"))
+            if any(values.values()):
+                hits = request_search.search_requests(reg.store, criteria)
+        except InvalidInput as e:
+            problems = [{"anchor": f"f-{p.field}", "label": labels.get(p.field, "検索条件"), "ja": p.ja, "en": p.en,
+                         "rule": p.rule} for p in e.problems]
+        flagged: set[str] = set()
+        if hits is not None:
+            residents = sorted({p.person_id for h in hits for p in h.persons if p.person_id})
+            reg.reads.audit(principal, "search", residents, scope="requests",
+                            criteria={k: v for k, v in values.items() if v and k != "birth_date"},
+                            birth_date=birth_date or None, requests=[h.request.request_id for h in hits])
+            flagged = reg.reads.protected(residents)
+        return render(request, "submitted_search.html", 422 if problems else 200, title="届出の検索", values=values,
+                      hits=hits, problems=problems, flagged=flagged, kinds=ChangeKind,
+                      errors={p["anchor"][2:] for p in problems})
 
     @r.get("/requests/{request_id}", name="web_request")
     def request_(request: Request, request_id: int, principal: Principal_ = None) -> Response:
@@ -522,6 +558,17 @@ def router(reg: Register) -> APIRouter:
         return RedirectResponse("/ui/rights", status_code=303)
 
     return r
+
+
+def _household_or_none(reg: Register, principal: Any, household_id: str) -> dict[str, Any] | None:
+    """The household persons are to join, shown beside the form (read, screened and audited like any read); an
+    unknown one is left to the register, which names the field when the form is sent."""
+    try:
+        return reg.reads.household(principal, household_id)
+    except JukiError as e:
+        if e.kind != "not_found":
+            raise
+        return None
 
 
 def _date_or_none(value: str, field: str) -> dt.date | None:

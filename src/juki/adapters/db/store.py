@@ -668,6 +668,16 @@ class Reads:
         ).first()
         return self._request(row) if row else None
 
+    def requests_received(self, first: dt.date, last: dt.date, limit: int = 500) -> list[RequestRow]:
+        """Requests whose 届出日 (受付日) is in ``first``..``last``, decided or not, newest first (CTR-4)."""
+        rows = self._conn.execute(
+            self._requests_query()
+            .where(change_requests.c.notified_date >= first, change_requests.c.notified_date <= last)
+            .order_by(change_requests.c.request_id.desc())
+            .limit(limit)
+        )
+        return [self._request(r) for r in rows]
+
     def pending_requests(self, limit: int = 100) -> list[RequestRow]:
         """Requests without a decision, oldest first."""
         rows = self._conn.execute(

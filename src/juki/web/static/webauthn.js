@@ -78,4 +78,8 @@
         : "認証器で確認できませんでした（取り消されたか、時間切れか、登録された認証器ではありません）。もう一度押してください。");
     });
   });
+  // ready: the button (rendered disabled, so that a press before this script posts no empty answer) works now
+  var button = form.querySelector("button");
+  button.disabled = false;
+  button.focus();
 })();
