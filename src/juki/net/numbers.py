@@ -131,6 +131,11 @@ class NumberingService:
 
     def _answer(self, conn: sa.Connection, request: nb.GenerationRequest) -> nb.NumberResult:
         code = request.juminhyo_code
+        if conn.dialect.name == "postgresql":
+            # one answer per 住民票コード at a time: otherwise two concurrent 生成要求 both read "no number
+            # yet", the second finds attempt 0 taken by the first and allocates attempt 1 -- two numbers for
+            # one person.  (SQLite serialises write transactions already.)
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"juki-number:{code}"})
         done = conn.execute(sa.select(assignments).where(assignments.c.request_ref == request.request_ref)).first()
         if done is not None:
             if done.juminhyo_code != code or done.kind != request.kind:
