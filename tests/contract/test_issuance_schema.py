@@ -1,4 +1,4 @@
-"""Contract: migration 0004_certificates builds exactly juki.issuance.tables on both engines; the database
+"""Contract: migrations 0004_certificates + 0009_cert_token build exactly juki.issuance.tables on both engines; the database
 refuses UPDATE/DELETE on the issuance log and the seal tables and DELETE on cards, kiosks, challenges and
 kiosk transactions; no table of the branch has anything to do with the 個人番号 (REG-LINK5)."""
 
@@ -20,7 +20,7 @@ NOW = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
 
 def test_migration_creates_exactly_the_issuance_tables(database_url: str) -> None:
     upgrade(database_url)
-    assert "0004_certificates" in (current_revision(database_url) or "").split(",")
+    assert "0009_cert_token" in (current_revision(database_url) or "").split(",")  # 0004_certificates, then 0009
     engine = make_engine(database_url)
     try:
         assert set(tables.TABLES) <= set(sa.inspect(engine).get_table_names())

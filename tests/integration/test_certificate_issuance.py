@@ -15,10 +15,11 @@ import sqlalchemy as sa
 from juki.adapters.pdf.verify import verify_pdf
 from juki.adapters.signing_keys import load_public_key
 from juki.domain.certificate_requests import IdentityDocument, request_from_json
-from juki.domain.errors import Forbidden, InvalidInput, JukiError, NotFound, RuleViolation
+from juki.domain.errors import Conflict, Forbidden, InvalidInput, JukiError, NotFound, RuleViolation
 from juki.domain.events import ChangeKind
 from juki.issuance import proof
 from juki.issuance.proof import Envelope, pdf_text
+from juki.issuance.service import new_request_token
 
 from ..issuance_support import CHIEF, CLERK, NUMBER, OFFENDER, build_world, png
 from ..unit.registry import chiba_address
@@ -67,6 +68,60 @@ def refused(world, call, rule: str) -> JukiError:
 
 
 # --- the counter ------------------------------------------------------------------------------------
+
+
+def test_one_preview_token_issues_one_certificate(world):
+    """CTR-1 (a double click on 交付する): the second issue with the same preview token is refused with the
+    certificate already issued, audited as a refusal, and logs nothing; a new token issues again."""
+    ids = family(world)
+    req = self_request(world, "札幌　太郎", ids)
+    token = new_request_token()
+    first = world.reg.issuance.issue(CLERK, req, request_token=token)
+    assert [r["request_token"] for r in issued_rows(world)] == [token]
+    e = refused(world, lambda: world.reg.issuance.issue(CLERK, req, request_token=token), "REG-CERT/issue-once")
+    assert isinstance(e, Conflict) and first.certificate_id in e.problems[0].ja and first.certificate_id in e.problems[0].en
+    assert len(world.audit("certificate.issue")) == 1
+    refused(world, lambda: world.reg.issuance.issue(CLERK, req, request_token="short"), "REG-CERT/issue-once")
+    again = world.reg.issuance.issue(CLERK, req, request_token=new_request_token())
+    assert again.certificate_id != first.certificate_id and len(issued_rows(world)) == 2
+    world.reg.issuance.issue(CLERK, req)  # API and mail issuance carry no token
+    assert [r["request_token"] is None for r in issued_rows(world)].count(True) == 1
+
+
+def test_a_racing_second_submit_of_one_preview_loses_at_the_log(world):
+    """Two submits of one preview that both pass the first check (both render before either commits):
+    the token is claimed by the log row's unique index, so the later commit is rolled back (no log row,
+    no issue audit entry) and refused like a sequential double click."""
+    ids = family(world)
+    req = self_request(world, "札幌　太郎", ids)
+    token = new_request_token()
+    service = world.reg.issuance
+    make_issuer = service._issuer
+    inner: list[Any] = []
+    started: list[bool] = []
+
+    def racing_issuer():
+        issuer = make_issuer()
+
+        def render(document, issued_by):
+            if not started:  # while the first submit renders, the second one runs to its end and commits
+                started.append(True)
+                inner.append(service.issue(CLERK, req, request_token=token))
+            return issuer(document, issued_by)
+        return render
+
+    service._issuer = racing_issuer
+    try:
+        with pytest.raises(Conflict) as e:
+            service.issue(CLERK, req, request_token=token)
+    finally:
+        service._issuer = make_issuer
+    [winner] = inner
+    assert winner.certificate_id in e.value.problems[0].ja
+    assert [r["certificate_id"] for r in issued_rows(world)] == [winner.certificate_id]
+    assert world.count("certificate_subjects") == len(ids)
+    assert [x["detail"]["certificate_id"] for x in world.audit("certificate.issue")] == [winner.certificate_id]
+    assert "REG-CERT/issue-once" in world.audit("certificate.refuse")[-1]["detail"]["rules"]
 
 
 def test_household_copy_for_the_head_is_signed_logged_and_audited(world):

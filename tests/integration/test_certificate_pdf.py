@@ -196,7 +196,8 @@ def test_characters_printed_exactly_with_ipamj_including_ivs(renderer):
     plain_name = dataclasses.replace(with_ivs, persons=(with_ivs.persons[0].replace(name=f"髙橋　{KATSU_IVS}子"),))
     plain_base = dataclasses.replace(with_ivs, persons=(with_ivs.persons[0].replace(name="髙橋　葛子"),))
     a, b = renderer.render(plain_name), renderer.render(plain_base)
-    assert font_names(a) == font_names(b) == {"IPAmjMincho"}
+    # IPAmj明朝's glyphs: from its pre-built subset (fontsubset), the IVS sequence included
+    assert font_names(a) == font_names(b) == {"IPAmjMincho-Juki"}
     text = pages_text(renderer.render(doc()))[0]
     assert "髙橋" in text and "\u9ad8橋" not in text and "美\ufa11" in text and f"{KATSU_IVS}子" in text
     img_a = pdfium.PdfDocument(a)[0].render(scale=4).to_pil()
@@ -204,6 +205,44 @@ def test_characters_printed_exactly_with_ipamj_including_ivs(renderer):
     assert img_a.size == img_b.size and img_a.tobytes() != img_b.tobytes()
     same = pdfium.PdfDocument(renderer.render(plain_name))[0].render(scale=4).to_pil()
     assert same.tobytes() == img_a.tobytes()  # the difference is the glyph, not noise
+
+
+RARE = "\U00020BB7"
+"""𠮷 (つちよし, JIS X 0213 plane 2): in IPAmj明朝, not in its pre-built subset."""
+
+
+def test_the_font_subset_changes_nothing_on_the_page(renderer):
+    """Pages printed with the subset first in the font stack are pixel-identical to pages printed with the
+    full IPAmj明朝 alone (and read back as the same text): a 外字 outside the subset comes from the full font,
+    an IVS sequence of a kept base character selects the same MJ glyph, the rest comes from the subset."""
+    from juki.adapters.pdf import fontsubset
+
+    assert renderer.subset_font is not None and renderer.subset_font.is_file()
+    points = fontsubset.charset()
+    assert ord(RARE) not in points and ord("葛") in points and 0xE0102 in points and ord("髙") in points
+    base = doc(K.SEAL)
+    rare = dataclasses.replace(base, persons=(base.persons[0].replace(name=f"{RARE}田　{KATSU_IVS}子"),))
+    full = Renderer(common_subset=False, lean_ua=False)
+    for document in (rare, doc(), doc(K.MOVE_OUT)):
+        fast, slow = renderer.render(document, qr="JKC1:x:{}"), full.render(document, qr="JKC1:x:{}")
+        assert font_names(slow) == {"IPAmjMincho"}
+        assert pages_text(fast) == pages_text(slow)
+        a, b = pdfium.PdfDocument(fast), pdfium.PdfDocument(slow)
+        assert len(a) == len(b)
+        for i in range(len(a)):
+            assert a[i].render(scale=3).to_pil().tobytes() == b[i].render(scale=3).to_pil().tobytes(), i
+    printed = renderer.render(rare)
+    assert font_names(printed) == {"IPAmjMincho-Juki", "IPAmjMincho"}  # 𠮷 from the full font
+    assert f"{RARE}田" in pages_text(printed)[0] and f"{KATSU_IVS}子" in pages_text(printed)[0]
+
+
+def test_the_trimmed_user_agent_stylesheet_changes_nothing(renderer):
+    """Without the universal ::marker/::footnote rules (render.ua_stylesheet) every kind prints the same."""
+    plain = Renderer(lean_ua=False)
+    assert renderer._ua is not None and plain._ua is None
+    for kind in K:
+        document = doc(kind)
+        assert renderer.render(document, qr="JKC1:x:{}") == plain.render(document, qr="JKC1:x:{}"), kind
 
 
 def test_qr_code_on_the_page_carries_the_signed_payload(issued, signer):

@@ -36,6 +36,11 @@ def request_form(token: str, hid: str, ids: list[str], **extra: Any) -> dict[str
             "purpose": "勤務先に提出", **extra}
 
 
+def previewed(page: str) -> dict[str, str]:
+    """What the preview page gives 交付する: the digest and the preview's one-time token."""
+    return {name: re.search(rf'name="{name}" value="([^"]+)"', page).group(1) for name in ("preview_digest", "request_token")}
+
+
 def test_preview_then_issue_a_resident_copy(api):
     ids = family(api)
     hid = household_of(api, ids[0])
@@ -52,12 +57,14 @@ def test_preview_then_issue_a_resident_copy(api):
     # the form keeps what was asked, so that 交付する sends exactly what was previewed
     assert 'value="勤務先に提出"' in r.text and '<option value="resident_copy" selected>' in r.text
     assert f'<option value="{ids[0]}" selected>' in r.text and 'value="relationship" checked' in r.text
-    digest = re.search(r'name="preview_digest" value="([0-9a-f]{64})"', r.text).group(1)
+    issue_with = previewed(r.text)
+    assert re.fullmatch("[0-9a-f]{64}", issue_with["preview_digest"])
+    assert 'data-once' in r.text  # juki.js disables 交付する after the first click
     assert issued_count(api) == 0  # a preview is not an issuance
     previews = api.audit("certificate.preview")
     assert [sorted(e["subject_ids"]) for e in previews] == [sorted(ids)]
 
-    r = b.post("/ui/certificates/issue", data={**request_form(token, hid, ids), "preview_digest": digest})
+    r = b.post("/ui/certificates/issue", data={**request_form(token, hid, ids), **issue_with})
     assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
     assert "attachment" in r.headers["content-disposition"]
     text = normalise(pdf_text(r.content))
@@ -66,6 +73,23 @@ def test_preview_then_issue_a_resident_copy(api):
     assert issued_count(api) == 1
     [entry] = api.audit("certificate.issue")
     assert entry["user_id"] == "clerk" and entry["detail"]["items"] == ["relationship"]
+
+    # 交付する pressed twice (a double click, or the form sent again): one certificate, a clear message
+    again = b.post("/ui/certificates/issue", data={**request_form(token, hid, ids), **issue_with})
+    assert again.status_code == 409 and again.headers["content-type"].startswith("text/html")
+    assert "既に交付しました" in again.text and entry["detail"]["certificate_id"] in again.text
+    assert "REG-CERT/issue-once" in again.text
+    assert issued_count(api) == 1 and len(api.audit("certificate.issue")) == 1
+    assert "REG-CERT/issue-once" in api.audit("certificate.refuse")[-1]["detail"]["rules"]
+    # another token (from another preview) cannot be paired with this preview's digest
+    forged = {**issue_with, "request_token": "A" * 43}
+    assert b.post("/ui/certificates/issue", data={**request_form(token, hid, ids), **forged}).status_code == 409
+    assert issued_count(api) == 1
+    r = b.post("/ui/certificates/preview", data=request_form(token, hid, ids))  # preview again: a new token
+    fresh = previewed(r.text)
+    assert fresh["request_token"] != issue_with["request_token"]
+    r = b.post("/ui/certificates/issue", data={**request_form(token, hid, ids), **fresh})
+    assert r.status_code == 200 and issued_count(api) == 2
 
 
 def test_only_what_was_previewed_is_issued(api):
@@ -77,8 +101,7 @@ def test_only_what_was_previewed_is_issued(api):
     r = b.post("/ui/certificates/issue", data=request_form(token, hid, ids))  # never previewed
     assert r.status_code == 409 and "確認する" in r.text
     r = b.post("/ui/certificates/preview", data=request_form(token, hid, ids[:1]))
-    digest = re.search(r'name="preview_digest" value="([0-9a-f]{64})"', r.text).group(1)
-    changed = {**request_form(token, hid, ids), "preview_digest": digest}  # a second person added since
+    changed = {**request_form(token, hid, ids), **previewed(r.text)}  # a second person added since
     r = b.post("/ui/certificates/issue", data=changed)
     assert r.status_code == 409 and "REG-CERT/preview" in r.text
     assert issued_count(api) == 0

@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -52,7 +53,7 @@ from juki.domain.certificates import (
     MoveOutDetails,
     new_certificate_id,
 )
-from juki.domain.errors import Forbidden, InvalidInput, JukiError, NotFound, Problem, RuleViolation
+from juki.domain.errors import Conflict, Forbidden, InvalidInput, JukiError, NotFound, Problem, RuleViolation
 from juki.domain.events import ChangeKind
 from juki.domain.model import HouseholdRecord, PersonRecord, Status
 from juki.domain.municipalities import KNOWN
@@ -63,6 +64,15 @@ from . import proof
 from .proof import Envelope
 from .seals import SealRegistration, SealService
 from .tables import certificate_issuances, certificate_subjects
+
+REQUEST_TOKEN = re.compile(r"[A-Za-z0-9_-]{32,64}")
+"""A counter preview's one-time token (:func:`new_request_token`)."""
+
+
+def new_request_token() -> str:
+    """A one-time token for one preview at the counter: :meth:`IssuanceService.issue` issues at most one
+    certificate per token (a double click on 交付する, a resubmitted form), CTR-1."""
+    return secrets.token_urlsafe(32)
 
 
 class Rendered(Protocol):
@@ -173,14 +183,48 @@ class IssuanceService:
     # --- the public operations ---------------------------------------------------------------------
 
     def issue(self, principal: Principal, request: cr.CertificateRequest, *,
-              envelope: Envelope | None = None) -> Issued:
-        """Issue one certificate at the counter (or by mail, with its ``envelope``)."""
+              envelope: Envelope | None = None, request_token: str | None = None) -> Issued:
+        """Issue one certificate at the counter (or by mail, with its ``envelope``).
+
+        ``request_token`` (the counter's one-time token of the preview, :func:`new_request_token`) is
+        claimed in the transaction that writes the log row (a unique column of the log): a second issue
+        with the same token -- a double click, even two requests racing -- is refused with
+        ``REG-CERT/issue-once`` naming the certificate already issued, audited as a refusal, and logs
+        nothing."""
         def work() -> list[tuple[_Prepared, Rendered]]:
             policy.require(principal, "certificate.issue")
+            if request_token is not None:
+                self._claimable(request_token)
             return self._render(principal, [self._prepare(principal, request, envelope)])
 
         done = self._guarded(principal, [request], work)
-        return self._commit(principal, done, None)[0]
+        try:
+            return self._commit(principal, done, None, request_token=request_token)[0]
+        except sa.exc.IntegrityError:
+            if request_token is None or self._issued_with(request_token) is None:
+                raise
+            # the same preview was issued by a request that committed first: refuse (audited), log nothing
+            self._guarded(principal, [request], lambda: self._claimable(request_token))  # raises Conflict
+            raise
+
+    def _issued_with(self, token: str) -> Any:
+        t = certificate_issuances
+        with read_only(self.engine.connect()) as conn:
+            return conn.execute(sa.select(t.c.certificate_id, t.c.issued_at).where(t.c.request_token == token)).first()
+
+    def _claimable(self, token: str) -> None:
+        """Refuse a malformed token, or one a certificate was already issued with."""
+        if not REQUEST_TOKEN.fullmatch(token):
+            raise InvalidInput(Problem("request_token", "REG-CERT/issue-once", "交付の確認番号の形式が正しくありません。",
+                                       "The issue token is malformed."))
+        row = self._issued_with(token)
+        if row is not None:
+            raise Conflict(Problem(
+                "request_token", "REG-CERT/issue-once",
+                f"この確認内容の証明書は既に交付しました（証明書番号 {row.certificate_id}）。二重に交付しないよう、"
+                "今回の操作では交付していません。もう一通必要なときは「確認し直す」を押してから交付してください。",
+                f"This preview was already issued (certificate {row.certificate_id}); nothing was issued this time. "
+                "To issue another copy, preview again first."))
 
     def preview(self, principal: Principal, request: cr.CertificateRequest) -> Document:
         """What :meth:`issue` would print for ``request`` at the counter, checked and screened exactly as
@@ -399,13 +443,15 @@ class IssuanceService:
         return [(p, issuer(p.document, principal.user_id)) for p in prepared]
 
     def _commit(self, principal: Principal, done: Sequence[tuple[_Prepared, Rendered]], batch_id: str | None,
-                *, kiosk: KioskContext | None = None) -> list[Issued]:
-        """The log rows and the audit entries of rendered certificates, in one transaction."""
+                *, kiosk: KioskContext | None = None, request_token: str | None = None) -> list[Issued]:
+        """The log rows and the audit entries of rendered certificates, in one transaction (the row of a
+        single certificate claims ``request_token``)."""
+        assert request_token is None or len(done) == 1
         now = self.clock()
         out: list[Issued] = []
         with self.engine.begin() as conn:
             for p, rendered in done:
-                out.append(self._log(conn, principal, p, rendered, now, batch_id, kiosk))
+                out.append(self._log(conn, principal, p, rendered, now, batch_id, kiosk, request_token))
             if self.audit is not None:
                 self.audit.record_many(conn, [self.audit.prepare(
                     user_id=principal.user_id, terminal=principal.terminal_id, session_id=principal.session_id,
@@ -426,7 +472,7 @@ class IssuanceService:
         return detail
 
     def _log(self, conn: Connection, principal: Principal, p: _Prepared, rendered: Rendered, now: dt.datetime,
-             batch_id: str | None, kiosk: KioskContext | None) -> Issued:
+             batch_id: str | None, kiosk: KioskContext | None, request_token: str | None = None) -> Issued:
         r = p.request
         relations = {x for x in p.checked.relations}
         relation = ("self" if relations == {cr.Relation.SELF} else "household" if relations <= {cr.Relation.SELF, cr.Relation.HOUSEHOLD}
@@ -450,7 +496,7 @@ class IssuanceService:
             batch_id=batch_id, issued_at=now, issued_on=p.document.issued_on, content_sha256=rendered.content_sha256,
             pdf_sha256=pdf_sha, envelope_addressee=p.envelope.addressee if p.envelope else None,
             envelope_address=p.envelope.address if p.envelope else None,
-            seal_registration_number=p.seal.registration_number if p.seal else None))
+            seal_registration_number=p.seal.registration_number if p.seal else None, request_token=request_token))
         conn.execute(certificate_subjects.insert(), [
             {"certificate_id": rendered.certificate_id, "person_id": pid, "issued_at": now} for pid in subject_ids])
         return Issued(rendered.certificate_id, r.kind, subject_ids, rendered.pdf, rendered.content_sha256, pdf_sha, now,

@@ -2,8 +2,8 @@
 one schema for both engines.
 
 They live in their own :data:`metadata` (same naming convention as the register's) because the issuance
-package owns its migration branch (``0004_certificates``, branch label ``certificates``).  The migration is
-a frozen copy of this module; ``tests/contract/test_issuance_schema.py`` checks that they agree.
+package owns its migration branch (``0004_certificates``, branch label ``certificates``, then
+``0009_cert_token``).  The migrations are a frozen copy of this module; ``tests/contract/test_issuance_schema.py`` checks that they agree.
 
 =========================  ==========================================================================
 table                      what
@@ -11,7 +11,8 @@ table                      what
 ``certificate_issuances``  insert-only: one row per certificate handed out (交付記録): kind, subjects,
                            requester (path, identity, relation, reason/purpose), items, who issued it
                            from which terminal (or which kiosk, card and kiosk transaction), when, the
-                           hash of the printed content and of the PDF, the envelope when mailed
+                           hash of the printed content and of the PDF, the envelope when mailed, the
+                           counter preview's one-time token (unique: issued once per preview)
 ``certificate_subjects``   insert-only index (certificate id, 宛名番号): whose certificates were issued
                            (for 開示 and for the 本人通知 of third-party requests)
 ``resident_cards``         コンビニ交付 cards: the card's public key (利用者証明用電子証明書 stand-in), the
@@ -77,10 +78,14 @@ certificate_issuances = sa.Table(
     sa.Column("envelope_addressee", sa.Text(), nullable=True),
     sa.Column("envelope_address", sa.Text(), nullable=True),
     sa.Column("seal_registration_number", Serial(), nullable=True),
+    # the counter's one-time token of the preview this certificate was issued from (0009_cert_token):
+    # unique, so a second submit of the same preview cannot log a second certificate (double click)
+    sa.Column("request_token", sa.String(64), nullable=True),
     sa.CheckConstraint("channel IN ('counter', 'mail', 'kiosk')", name="channel"),
     sa.Index(None, "issued_on", "kind"),
     sa.Index(None, "issued_by", "issued_at"),
     sa.Index(None, "batch_id"),
+    sa.Index(None, "request_token", unique=True),
 )
 
 certificate_subjects = sa.Table(

@@ -10,7 +10,11 @@ logged, audited) and the browser downloads the PDF to print.
 
 The form field names are the request's own paths (``requester.name``, ``public_body.office``), so every
 refusal of the service is shown at its field.  A preview is bound to what was previewed: the issue
-button carries an HMAC (under the session) of the request, and a request changed since is refused.
+button carries an HMAC (under the session) of the request and of the preview's one-time token, and a
+request changed since is refused.  The token makes issuance idempotent per preview (CTR-1): the service
+claims it in the transaction that logs the certificate, so a double click on 交付する (or the form sent
+again) issues one certificate; the second submit gets a 409 page naming the certificate already issued
+and writes no log entry.  ``static/juki.js`` also disables the button after the first click.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from juki.config import Register
 from juki.domain import certificate_requests as cr
 from juki.domain.certificates import ITEM_JA, CertificateKind, Document, Layout
 from juki.domain.errors import JukiError, Problem
+from juki.issuance.service import new_request_token
 
 from . import forms
 from .forms import Field, Section
@@ -145,9 +150,14 @@ def request_data(form: FormData, members: list[dict[str, Any]]) -> dict[str, Any
     return data
 
 
-def _digest(token: str, data: dict[str, Any]) -> str:
+def _digest(token: str, data: dict[str, Any], request_token: str) -> str:
     body = json.dumps(data, ensure_ascii=False, sort_keys=True).encode()
-    return hmac.new(token.encode(), b"juki-certificate-preview\n" + body, hashlib.sha256).hexdigest()
+    return hmac.new(token.encode(), b"juki-certificate-preview\n" + request_token.encode() + b"\n" + body,
+                    hashlib.sha256).hexdigest()
+
+
+def _status(e: JukiError) -> int:
+    return {"forbidden": 403, "conflict": 409}.get(e.kind, 422)
 
 
 def page_images(document: Document) -> list[str]:
@@ -185,14 +195,14 @@ def add_routes(r: APIRouter, reg: Register) -> None:
 
     def page(request: Request, household: dict[str, Any] | None, values: Any, *, problems: tuple[Problem, ...] = (),
              status: int = 200, preview: list[str] | None = None, document: Document | None = None,
-             digest: str = "") -> Response:
+             digest: str = "", request_token: str = "") -> Response:
         members = household["members"] if household else []
         parts = sections(members)
         fields = {f.name: f.label for s in parts for f in s.fields}
         views, at = forms.problem_views(problems, fields, {**SECTION_IDS, **{s.id: s.legend for s in parts}}, "請求")
         return render(request, "certificate.html", status, title="証明書の交付", household=household, sections=parts,
                       values=values, problems=views, errors=at, preview=preview, document=document, digest=digest,
-                      item_ja=ITEM_JA)
+                      request_token=request_token, item_ja=ITEM_JA)
 
     @r.get("/certificates", name="web_certificates")
     def start(request: Request, principal: Principal_ = None, household_id: str = "", person_id: str = "") -> Response:
@@ -214,22 +224,24 @@ def add_routes(r: APIRouter, reg: Register) -> None:
         try:
             document = reg.issuance.preview(principal, cr.request_from_json(data))
         except JukiError as e:  # refusals of the service are audited there (certificate.refuse)
-            return page(request, household, values, problems=e.problems, status=403 if e.kind == "forbidden" else 422)
+            return page(request, household, values, problems=e.problems, status=_status(e))
+        token = new_request_token()
         return page(request, household, values, preview=page_images(document), document=document,
-                    digest=_digest(web_context(request).token or "", data))
+                    digest=_digest(web_context(request).token or "", data, token), request_token=token)
 
     @r.post("/certificates/issue", name="web_certificate_issue")
     async def issue(request: Request, principal: Principal_ = None) -> Response:
         assert principal is not None
         form, household, data = await posted(request, principal)
         values = forms.Values({k: form.get(k) for k in form.keys()}, form)
-        given = form.get("preview_digest")
-        if not isinstance(given, str) or not hmac.compare_digest(given, _digest(web_context(request).token or "", data)):
+        given, token = form.get("preview_digest"), form.get("request_token")
+        if not isinstance(given, str) or not isinstance(token, str) or not hmac.compare_digest(
+                given, _digest(web_context(request).token or "", data, token)):
             return page(request, household, values, status=409, problems=(Problem(
                 "body", "REG-CERT/preview", "交付する前に「確認する」で内容を確認してください（確認の後に内容が変わりました）。",
                 "Preview the certificate before issuing it (the request changed since the preview)."),))
         try:
-            issued = reg.issuance.issue(principal, cr.request_from_json(data))
-        except JukiError as e:
-            return page(request, household, values, problems=e.problems, status=403 if e.kind == "forbidden" else 422)
+            issued = reg.issuance.issue(principal, cr.request_from_json(data), request_token=token)
+        except JukiError as e:  # REG-CERT/issue-once: this preview was issued already (409, nothing logged)
+            return page(request, household, values, problems=e.problems, status=_status(e))
         return pdf_response(issued.pdf, issued.certificate_id)

@@ -9,7 +9,7 @@ face blob are copied once and reused:
 * the cache key is the HarfBuzz blob's address and length, and the cache **holds a reference** to the
   blob (``hb_blob_reference``), so the blob cannot be freed and its address cannot be reused by another
   font while the entry exists;
-* only blobs over :data:`MIN_BYTES` are cached (system fonts); the small per-document subsets are not;
+* only blobs over :data:`MIN_BYTES` are cached (the installed font and its pre-built subset, :mod:`juki.adapters.pdf.fontsubset`); the small per-document subsets are not;
 * at most :data:`MAX_ENTRIES` fonts are kept.
 
 If WeasyPrint's internals change shape, :func:`install` does nothing (and says so in :data:`STATUS`): the
@@ -24,7 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-MIN_BYTES = 4 * 1024 * 1024
+MIN_BYTES = 1024 * 1024
 MAX_ENTRIES = 4
 STATUS = "not installed"
 

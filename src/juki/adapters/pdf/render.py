@@ -10,7 +10,10 @@ Speed (docs/benchmarks-certificates.md): the font configuration, the parsed styl
 template are built once per :class:`Renderer` and reused for every document; the stylesheet uses one font
 weight and fixed table layout; whitespace between tags is dropped; the QR code is a one-pixel-per-module
 PNG encoded by zxing-cpp; the 46 MB font file is copied out of HarfBuzz once per process
-(:mod:`juki.adapters.pdf.fontcache`) instead of once per PDF.
+(:mod:`juki.adapters.pdf.fontcache`) instead of once per PDF; the characters most names and addresses use
+come from a pre-built subset of IPAmj明朝 (:mod:`juki.adapters.pdf.fontsubset`: same glyphs, a tenth of the
+subsetting work), the full font printing every other character; and the user-agent stylesheet leaves out
+the rules for list markers and footnotes, which the form never has (:func:`ua_stylesheet`).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from weasyprint.text.fonts import FontConfiguration  # type: ignore[import-untyp
 
 from juki.domain.certificates import CertificateKind, Content, Document, Line, Sheet, content
 
-from . import fontcache
+from . import fontcache, fontsubset
 from .png import png
 from .signing import ATTACHMENT_NAME
 
@@ -90,6 +93,41 @@ def qr_png(text: str) -> bytes:
     return png(width, height, memoryview(image).tobytes())  # type: ignore[arg-type]  # a buffer
 
 
+UNUSED_UA_PSEUDO = ("marker", "footnote-call", "footnote-marker", "note-call", "note-marker", "note-callback")
+"""Pseudo-elements of WeasyPrint's HTML user-agent stylesheet that a certificate never shows (no list items,
+no footnotes).  Their rules select every element (``::marker { ... }``), so WeasyPrint computes six styles
+for each element of the form, about a tenth of a certificate's rendering time, only to find no box uses
+them."""
+_UA_RULE = re.compile(r"(?m)^::(" + "|".join(UNUSED_UA_PSEUDO) + r") \{[^}]*\}\n")
+
+
+def ua_stylesheet() -> Any | None:
+    """WeasyPrint's HTML user-agent stylesheet without the rules of :data:`UNUSED_UA_PSEUDO` (None if
+    WeasyPrint no longer looks as expected: then its own stylesheet is used, slower, same output)."""
+    try:
+        from weasyprint import html as ua
+    except ImportError:
+        return None
+    source, counters = getattr(ua, "UA", None), getattr(ua, "UA_COUNTER_STYLE", None)
+    if not isinstance(source, str) or counters is None or not callable(getattr(weasyprint.HTML, "_ua_stylesheets", None)):
+        return None
+    trimmed, removed = _UA_RULE.subn("", source)
+    if removed != len(UNUSED_UA_PSEUDO):
+        return None
+    return weasyprint.CSS(string=trimmed, counter_style=counters)
+
+
+class _CertificateHTML(weasyprint.HTML):  # type: ignore[misc]
+    """An HTML document laid out with a given user-agent stylesheet."""
+
+    def __init__(self, *, string: str, ua: Any) -> None:
+        super().__init__(string=string)
+        self._juki_ua = ua
+
+    def _ua_stylesheets(self, forms: bool = False) -> list[Any]:
+        return [self._juki_ua] if not forms else super()._ua_stylesheets(forms)
+
+
 def _data_uri(mime: str, data: bytes) -> str:
     return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
 
@@ -110,14 +148,23 @@ class Renderer:
     WeasyPrint's font configuration is not safe to share between threads at once, so rendering is
     serialized per renderer; run one renderer per process for parallel work."""
 
-    def __init__(self, *, font_cache: bool = True) -> None:
+    def __init__(self, *, font_cache: bool = True, common_subset: bool = True, lean_ua: bool = True) -> None:
+        """``common_subset`` prints with :mod:`~juki.adapters.pdf.fontsubset`'s font stack and ``lean_ua``
+        with :func:`ua_stylesheet`; both (and ``font_cache``) change the speed only, never the output
+        (tests compare)."""
         templates = resources.files("juki.adapters.pdf") / "templates"
         self._env = jinja2.Environment(autoescape=True, trim_blocks=False, lstrip_blocks=False,
                                        undefined=jinja2.StrictUndefined)
         self._template = self._env.from_string(templates.joinpath("certificate.html").read_text(encoding="utf-8"))
         self.font_config = FontConfiguration()
-        self._css = weasyprint.CSS(string=templates.joinpath("certificate.css").read_text(encoding="utf-8"),
-                                   font_config=self.font_config)
+        css = templates.joinpath("certificate.css").read_text(encoding="utf-8")
+        self.subset_font = fontsubset.subset_font() if common_subset else None
+        if self.subset_font is not None:
+            family = f'"{fontsubset.SOURCE_FAMILY}"'
+            css = (f'@font-face {{ font-family: "{fontsubset.FAMILY}"; src: url("{self.subset_font.as_uri()}"); }}\n'
+                   + css.replace(f"font-family: {family}", f'font-family: "{fontsubset.FAMILY}", {family}'))
+        self._css = weasyprint.CSS(string=css, font_config=self.font_config)
+        self._ua = ua_stylesheet() if lean_ua else None
         self._lock = threading.Lock()
         if font_cache:
             fontcache.install()
@@ -141,7 +188,8 @@ class Renderer:
         attachments = [weasyprint.Attachment(string=attachment, name=ATTACHMENT_NAME,
                                              description="証明内容 (canonical JSON)")] if attachment is not None else []
         with self._lock:
-            rendered = weasyprint.HTML(string=page).render(font_config=self.font_config, stylesheets=[self._css])
+            html = weasyprint.HTML(string=page) if self._ua is None else _CertificateHTML(string=page, ua=self._ua)
+            rendered = html.render(font_config=self.font_config, stylesheets=[self._css])
             pdf = rendered.write_pdf(attachments=attachments)
         assert pdf is not None
         return bytes(pdf)

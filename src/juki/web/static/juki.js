@@ -6,6 +6,16 @@
   var body = document.body;
   var summary = document.getElementById("error-summary");
   if (summary) { summary.focus(); }
+  // A one-shot button (data-once: 交付する) sends its form once: a double click would otherwise send it
+  // twice.  The server issues once per preview anyway (CTR-1); this keeps the second click from
+  // reaching it.  Disabled after the submit event, so that the first submission still carries the button.
+  document.addEventListener("submit", function (ev) {
+    var button = ev.submitter;
+    if (!button || !button.hasAttribute("data-once")) { return; }
+    if (button.getAttribute("aria-disabled") === "true") { ev.preventDefault(); return; }
+    button.setAttribute("aria-disabled", "true");
+    window.setTimeout(function () { button.disabled = true; }, 0);
+  });
   var lockAfter = parseInt(body.getAttribute("data-lock-after") || "0", 10) * 1000;
   var csrf = body.getAttribute("data-csrf");
   var overlay = document.getElementById("lock-overlay");
