@@ -123,7 +123,7 @@ class NetServices:
     def deliveries(self) -> Deliveries:
         from .deliveries import Deliveries
 
-        return Deliveries(self.node.engine, clock=self.node.clock)
+        return Deliveries(self.node.engine, clock=self.node.clock, store=self.node.store)
 
     @cached_property
     def sending(self) -> SendingService:
