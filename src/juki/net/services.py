@@ -150,8 +150,8 @@ class NetServices:
     def sessions(self) -> TreeSessions:
         from .consistency import TreeSessions, node_records
 
-        return TreeSessions(lambda lg: node_records(self.node, lg),
-                            fetch=lambda lg, codes: node_records(self.node, lg, codes))
+        return TreeSessions(lambda lg, file: node_records(self.node, lg, file=file),
+                            fetch=lambda lg, codes, file: node_records(self.node, lg, codes, file=file))
 
     # -- prefecture ---------------------------------------------------------------------------------
 
