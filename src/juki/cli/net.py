@@ -87,6 +87,18 @@ def _print_status(s: dict[str, Any]) -> None:
         print("  inbox: " + ", ".join(f"{k} {v:,}" for k, v in sorted(s["inbox"].items())))
     for h in s["halts"]:
         print(f"  停止 / HALT alert {h['alert_id']} [{h['scope']} {h['ref']}] {h['message_ja']}")
+    if "consistency" in s:
+        c = s["consistency"]
+        last = c["last_run"]
+        when = f"every {c['every_days']:g} days, next {c['next_due']}" if c["next_due"] else "timer off"
+        if last is None:
+            print(f"  整合性確認 / consistency: not run yet ({when})")
+        else:
+            print(f"  整合性確認 / consistency: last {last['at']} {last['result']} "
+                  f"({last['differences']} differences, audit #{last['audit_seq']}); {when}")
+            for r in last["reports"]:
+                got = r["error"] if "error" in r else (f"{r['differences']} differences" if r["differences"] else "consistent")
+                print(f"    ↔ {r['peer']} {r['file']}: {got}")
     print(f"  open alerts: {s['alerts_open']}")
 
 

@@ -71,7 +71,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("juki.net")
 
-FEATURES: tuple[str, ...] = ("status", "updates", "numbers", "transfer", "cards", "sending", "search", "consistency")
+FEATURES: tuple[str, ...] = ("status", "updates", "numbers", "transfer", "cards", "sending", "search", "consistency",
+                             "schedule")
 """Modules under ``juki.net`` that add routes (and workers) to a node; net-svc adds its own here."""
 
 NODE_ROLES = (Tier.MUNICIPALITY, Tier.PREFECTURE, Tier.NATIONAL)
@@ -102,6 +103,8 @@ class NodeConfig:
     api_port: int | None = None  # municipality: also serve the register's API (plain HTTP, staff sessions)
     poll_seconds: float = 0.1  # how often idle workers look for work (the register's outbox, the inbox)
     key_file: str = ""  # the 個人番号 key file; default <dir>/keys.json (a municipality shares its register's)
+    consistency_days: float = 365.0  # municipality: the 整合性確認 timer's period in days (0: off; NET-10)
+    consistency_repair: bool = False  # municipality: the timer also re-sends what differs
 
     FILE = "node.json"
 

@@ -62,6 +62,9 @@ def status(node: Node) -> dict[str, Any]:
             pending = conn.execute(sa.select(sa.func.count()).select_from(events)
                                    .where(~sa.exists().where(cs_intake.c.event_seq == events.c.seq))).scalar_one()
             out["intake"] = {"pending": int(pending), "halted": any(a.scope == "intake" for a in alerts if a.blocking)}
+            from .schedule import status as schedule_status
+
+            out["consistency"] = schedule_status(node, conn)
     try:
         out["crl_stale"] = node.tls.revocations.stale(node.now())
     except Exception:  # a node without its certificate yet still reports its streams
