@@ -342,9 +342,10 @@ class Node:
 
     @cached_property
     def register(self) -> Register:
-        """The municipality's register (same database and key file as its CS)."""
-        if self.role is not Tier.MUNICIPALITY:
-            raise RuntimeError("only a municipality node has a register")
+        """The municipality's register (same database and key file as its CS); at a prefecture the staff
+        side of it (operators, sessions, rights, audit) for the prefecture's own API (provision, PRF-5..7)."""
+        if self.role not in (Tier.MUNICIPALITY, Tier.PREFECTURE):
+            raise RuntimeError("only a municipality or prefecture node has a register")
         from juki.config import Register, Settings
 
         reg = Register(Settings(database_url=self.config.database_url, key_file=self.config.keys, lg_code=self.code))
@@ -560,7 +561,8 @@ class Serving:
 
 def node_servers(node: Node, *, node_socket: Any = None, api_socket: Any = None) -> Serving:
     """uvicorn servers for ``node`` (not started): the node app on its mutual-TLS listener and, for a
-    municipality with ``api_port`` (or ``api_socket``), the register's API on plain HTTP."""
+    municipality or a prefecture with ``api_port`` (or ``api_socket``), the register's API on plain HTTP
+    (at a prefecture: its operators' sessions and the provision routes)."""
     import uvicorn
 
     from .tls import protocol_class
@@ -577,8 +579,13 @@ def node_servers(node: Node, *, node_socket: Any = None, api_socket: Any = None)
                          http=protocol_class(gate), log_level="warning", lifespan="on")
     serving.servers.append(_Server(cfg))
     serving.sockets.append(node_socket)
-    if node.role is Tier.MUNICIPALITY and (node.config.api_port or api_socket is not None):
+    if node.role in (Tier.MUNICIPALITY, Tier.PREFECTURE) and (node.config.api_port or api_socket is not None):
         from juki.api.app import create_app
+
+        if node.role is Tier.PREFECTURE:  # the operators' API reaches the prefecture's services (api/provision.py)
+            from .services import services
+
+            node.register.net = services(node)
 
         api = uvicorn.Config(create_app(node.register), host=node.config.api_host, port=node.config.api_port or 0,
                              log_level="warning")
