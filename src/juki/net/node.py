@@ -328,6 +328,7 @@ class Node:
         material = TlsMaterial(TlsFiles.in_dir(self.dir))
         if material.identity != self.identity:
             raise ValueError(f"{self.dir}/cert.pem names {material.identity.label}, but the node is {self.identity.label}")
+        material.on_reload = self.audit_reload
         return material
 
     @cached_property
@@ -383,7 +384,8 @@ class Node:
         upstream = self.upstream
         if upstream is None:
             raise RuntimeError("the national server has no upstream")
-        return Relay(self.store, source=self.code, destination=upstream, client=lambda: self.client(upstream))
+        return Relay(self.store, source=self.code, destination=upstream, client=lambda: self.client(upstream),
+                     generation=lambda: self.tls.generation)
 
     @property
     def upstream(self) -> str | None:
@@ -416,6 +418,14 @@ class Node:
             outcome="denied", detail={"reason": refusal.reason, "reason_ja": refusal.ja,
                                       "detail": refusal.detail[:500], "serial": refusal.serial},
         )
+
+    def audit_reload(self, old: Any, new: Any) -> None:
+        """A renewed certificate taken into use without a restart (NET-2, SEC-5), in the node's audit log."""
+        from .pki import serial_text
+
+        self.audit.record_now(self.engine, user_id="system:jukinet", terminal=self.code, action="net.certificate.reload",
+                              detail={"old_serial": serial_text(old.serial_number), "new_serial": serial_text(new.serial_number),
+                                      "not_after": new.not_valid_after_utc.isoformat()})
 
     def audit_peer(self, peer: Peer, action: str, *, outcome: str = "allowed", subjects: Iterable[str] = (),
                    detail: dict[str, Any] | None = None) -> None:
@@ -595,6 +605,14 @@ def node_servers(node: Node, *, node_socket: Any = None, api_socket: Any = None)
 
 
 def run(node: Node) -> None:
-    """Serve ``node`` until interrupted (``juki serve --role …``)."""
+    """Serve ``node`` until interrupted (``juki serve --role …``).  SIGHUP reloads the node's certificate
+    and key (a renewed certificate is also picked up by itself on the next connection)."""
+    import signal
+
     node.migrate()
-    asyncio.run(node_servers(node).serve())
+
+    async def serve() -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, node.tls.reload)
+        await node_servers(node).serve()
+
+    asyncio.run(serve())
