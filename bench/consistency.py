@@ -98,7 +98,7 @@ def plant(master: dict[str, dict[str, Any]], k: int, seed: int) -> tuple[dict[st
 
 
 def run_tree(master: dict[str, dict[str, Any]], copy: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    sessions = cs.TreeSessions(lambda lg: copy.values())
+    sessions = cs.TreeSessions(lambda lg, file: copy.values())
     counter = cs.WireCounter()
     gc.collect()
     t0 = time.perf_counter()

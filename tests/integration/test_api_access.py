@@ -35,7 +35,8 @@ def counts(api) -> dict[str, int]:
 
 def call(api, route: APIRoute, headers: dict[str, str]):
     path = route.path
-    for name, value in (("{person_id}", "0000000001"), ("{household_id}", "0000000001"), ("{request_id}", "1")):
+    for name, value in (("{person_id}", "0000000001"), ("{household_id}", "0000000001"), ("{request_id}", "1"),
+                        ("{approval_id}", "1"), ("{correction_id}", "1")):
         path = path.replace(name, value)
     method = sorted(route.methods)[0]
     params = {"kana": "サ"} if route.name == "search" else None
@@ -72,6 +73,13 @@ def test_every_route_as_every_role(api):
         "seal_confirm": {"chief"},
         "card_issue": {"clerk"},
         "kiosk_register": {"admin"},
+        # the prefecture's provision (PRF-5..PRF-7): its officer provides, someone else approves a large batch
+        "provision_provide": {"teikyo"},
+        "provision_batch": {"teikyo"},
+        "provision_uses_load": {"teikyo"},
+        "provision_disclose": {"teikyo"},
+        "provision_approval_approve": {"chief"},
+        "provision_log": {"chief", "teikyo"},
     }
     by_name = {r.name: r for r in routes}
     for name, allowed_users in expected.items():

@@ -324,13 +324,56 @@ def test_fuhyo_number_for_a_person_abroad_and_batch_provision(net: Network, monk
     assert e.value.problems[0].rule == "PRF-6/retention"
 
 
+def test_consistency_check_of_the_fuhyo_file(net: Network) -> None:
+    """PRF-8, NET-10, PRF-9: the 附票本人確認情報 file is compared by the same hash-tree protocol; what was
+    damaged at 北海道 is found item by item and repaired by re-sending on the stream, and 機構, whose copy
+    was right, takes the re-sent 記載 without refusing it."""
+    from .changes import HONSEKI_SAPPORO
+
+    sapporo = node(net, SAPPORO)
+    reg = sapporo.register
+    people = [change(reg, "move_in", {"persons": [person(kanji, kana, "1966-06-06", "2", honseki=HONSEKI_SAPPORO,
+                                                         hittosha=kanji, individual_number=number)],
+                                      "address": address(block=f"7{n}番"), "prior_address": chiba_address()},
+                     dt.date(2026, 4, 8)).outcome.persons[0]
+              for n, (kanji, kana, number) in enumerate([("附票　一子", "フヒョウ　イチコ", "400000000009"),
+                                                         ("附票　二子", "フヒョウ　ニコ", "500000000003")])]
+    pref = node(net, HOKKAIDO)
+    for tier in (HOKKAIDO, NATIONAL_CODE):
+        wait(f"the 附票 at {tier}", lambda t=tier: all(node(net, t).store.record_of(RecordFile.FUHYO, p.juminhyo_code)
+                                                       for p in people))
+    assert cs.check(sapporo, HOKKAIDO, file=RecordFile.FUHYO).consistent
+    t = net_records.c
+    with pref.engine.begin() as conn:
+        row = dict(conn.execute(sa.select(t.notice).where(t.file == "fuhyo", t.juminhyo_code == people[0].juminhyo_code))
+                   .scalar_one())
+        conn.execute(net_records.update().where(t.file == "fuhyo", t.juminhyo_code == people[0].juminhyo_code)
+                     .values(notice={**row, "last_address": "北海道函館市改ざん1番"}))
+        conn.execute(net_records.delete().where(t.file == "fuhyo", t.juminhyo_code == people[1].juminhyo_code))
+    assert cs.check(sapporo, HOKKAIDO).consistent  # the 本人確認情報 file is untouched
+    report = cs.check(sapporo, HOKKAIDO, file=RecordFile.FUHYO)
+    assert {(f.juminhyo_code, f.kind.value, f.items) for f in report.findings} == {
+        (people[0].juminhyo_code, "differs", ("last_address",)), (people[1].juminhyo_code, "missing_remote", ())}
+    cs.repair_at(sapporo, report)
+    wait("the 附票 repaired at 北海道", lambda: cs.check(sapporo, HOKKAIDO, file=RecordFile.FUHYO).consistent)
+    wait("機構 applied the re-sent 附票", lambda: net.status(NATIONAL_CODE)["applied"].get(SAPPORO)
+         == net.status(SAPPORO)["outbound"])
+    assert cs.check(sapporo, NATIONAL_CODE, file=RecordFile.FUHYO).consistent
+    assert not [a for a in node(net, NATIONAL_CODE).store.alerts() if a.blocking]
+    results = [r for r in audit_rows(pref, "consistency.result") if r["detail"].get("file") == "fuhyo"]
+    flags = [r["detail"]["consistent"] for r in results]  # the result each check sent back, recorded at 北海道
+    assert flags[0] is True and False in flags and flags[-1] is True
+
+
 def test_operator_commands(net: Network, capsys: pytest.CaptureFixture[str], tmp_path: Any) -> None:
     """The operator's CLI on a node directory: consistency, number requests, provision log."""
     from juki.cli.main import main
 
     assert main(["net", "consistency", "--node", str(net.dir(SAPPORO)), "--peer", "all", "--json"]) == 0
     reports = [json.loads(part) for part in _json_documents(capsys.readouterr().out)]
-    assert [r["peer"] for r in reports] == [HOKKAIDO, NATIONAL_CODE] and all(r["consistent"] for r in reports)
+    assert [(r["peer"], r["file"]) for r in reports] == [(HOKKAIDO, "identity"), (HOKKAIDO, "fuhyo"),
+                                                         (NATIONAL_CODE, "identity"), (NATIONAL_CODE, "fuhyo")]
+    assert all(r["consistent"] for r in reports)
     assert main(["net", "numbers", "--node", str(net.dir(SAPPORO)), "--status", "designated"]) == 0
     assert "designated" in capsys.readouterr().out
     assert main(["net", "provision", "log", "--node", str(net.dir(HOKKAIDO))]) == 0

@@ -10,6 +10,7 @@ import pytest
 from juki.domain import identifiers as ids
 from juki.domain import merkle as mk
 from juki.domain.errors import InvalidInput, NotFound
+from juki.domain.identity import RecordFile
 from juki.net import consistency as cs
 
 
@@ -34,7 +35,7 @@ def test_compare_finds_every_difference_and_repairs_through_resend():
     extra = records(1, seed=77)
     copy.update(extra)
     results = []
-    sessions = cs.TreeSessions(lambda lg: [r for r in copy.values() if r["lg_code"] == lg])
+    sessions = cs.TreeSessions(lambda lg, file: [r for r in copy.values() if r["lg_code"] == lg])
     call = lambda op, body: sessions.answer(op, body, on_result=lambda lg, r: results.append((lg, r)))  # noqa: E731
     report = cs.compare("011002", "prefecture", master.values(), call)
     found = {(f.juminhyo_code, f.kind, f.items) for f in report.findings}
@@ -55,14 +56,14 @@ def test_compare_finds_every_difference_and_repairs_through_resend():
 
 def test_identical_files_cost_a_handful_of_bytes():
     master = records(2000)
-    sessions = cs.TreeSessions(lambda lg: master.values())
+    sessions = cs.TreeSessions(lambda lg, file: master.values())
     report = cs.compare("011002", "national", master.values(), sessions.answer)
     assert report.consistent and report.remote_count == 2000
     assert report.bytes_sent + report.bytes_received < 600
 
 
 def test_malformed_requests_are_refused():
-    sessions = cs.TreeSessions(lambda lg: records(50).values())
+    sessions = cs.TreeSessions(lambda lg, file: records(50).values())
     with pytest.raises(InvalidInput):
         sessions.open("011002", 0)
     sid = sessions.open("011002", 2)["session"]
@@ -80,11 +81,49 @@ def test_sessions_that_fetch_again_keep_only_their_tree():
     copy[code]["name"] = "別名"
     fetched = []
 
-    def fetch(lg, codes):
+    def fetch(lg, codes, file):
         fetched.append(list(codes))
         return [copy[c] for c in codes if c in copy]
 
-    sessions = cs.TreeSessions(lambda lg: copy.values(), fetch=fetch)
+    sessions = cs.TreeSessions(lambda lg, file: copy.values(), fetch=fetch)
     report = cs.compare("011002", "national", master.values(), sessions.answer)
     assert [(f.juminhyo_code, f.items) for f in report.findings] == [(code, ("name",))]
     assert fetched == [[code]]
+
+
+def fuhyo_records(n: int, seed: int = 5) -> dict[str, dict]:
+    rng = random.Random(seed)
+    out = {}
+    while len(out) < n:
+        code = ids.new_juminhyo_code(rng)
+        out[code] = {"juminhyo_code": code, "name": f"附票{len(out)}", "name_kana": "フヒョウ", "birth_date": dt.date(1970, 1, 1),
+                     "sex": "2", "address_lg_code": "", "address": "アメリカ合衆国シアトル", "last_address": "北海道札幌市中央区北一条西2丁目",
+                     "change_date": dt.date(2021, 6, 1), "managing_lg_code": "011002", "state": "current",
+                     "notice": "entry"}
+    return out
+
+
+def test_the_fuhyo_file_is_compared_over_its_own_items():
+    """PRF-8, NET-10: the 附票 file has its own items (最終住所, 附票管理市町村コード, …) and its own tree; the
+    answering side serves the file the CS names; the 通知区分 is not compared."""
+    master = fuhyo_records(400)
+    codes = sorted(master)
+    copy = {c: dict(r) for c, r in master.items()}
+    copy[codes[1]]["last_address"] = "北海道函館市"
+    copy[codes[2]]["notice"] = "amendment"  # how the record got there, not what it is
+    del copy[codes[3]]
+    asked = []
+
+    def serve(lg, file):
+        asked.append(file)
+        return copy.values() if file is RecordFile.FUHYO else records(10).values()
+
+    sessions = cs.TreeSessions(serve)
+    report = cs.compare("011002", "prefecture", master.values(), sessions.answer, file=RecordFile.FUHYO)
+    assert asked == [RecordFile.FUHYO] and report.file is RecordFile.FUHYO
+    assert {(f.juminhyo_code, f.kind, f.items) for f in report.findings} == {
+        (codes[1], mk.DifferenceKind.DIFFERS, ("last_address",)), (codes[3], mk.DifferenceKind.MISSING_REMOTE, ())}
+    assert report.summary()["file"] == "fuhyo"
+    with pytest.raises(InvalidInput) as e:
+        sessions.answer("open", {"lg_code": "011002", "depth": 2, "file": "koseki"})
+    assert e.value.problems[0].field == "file"

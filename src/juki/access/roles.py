@@ -39,6 +39,12 @@ CARD_MANAGE = "card.manage"  # コンビニ交付: issue a resident's card, unlo
 SEAL_REGISTER = "seal.register"  # 印鑑登録: register, abolish, 亡失届
 SEAL_CONFIRM = "seal.confirm"  # 印鑑登録: confirm a registration by 照会書 (another user than who entered it)
 KIOSK_MANAGE = "kiosk.manage"  # register / revoke a コンビニ交付 kiosk (a device, like a terminal)
+# the prefecture's provision of 本人確認情報 (PRF-5..PRF-7; juki.api.provision at a prefecture node)
+PROVISION_PROVIDE = "provision.provide"  # 提供・移転 for a configured 別表 use (single and batch), ask for approval
+PROVISION_APPROVE = "provision.approve"  # approve a large batch output in advance (another user than who asked)
+PROVISION_MANAGE = "provision.manage"  # load the configuration of 別表 uses
+PROVISION_DISCLOSE = "provision.disclose"  # 開示 (30条の32) and 訂正等の申出 (30条の35)
+PROVISION_LOG_READ = "provision.log.read"  # the provision log (PRF-6)
 
 PERMISSIONS: frozenset[str] = frozenset(
     {
@@ -62,11 +68,16 @@ PERMISSIONS: frozenset[str] = frozenset(
         SEAL_REGISTER,
         SEAL_CONFIRM,
         KIOSK_MANAGE,
+        PROVISION_PROVIDE,
+        PROVISION_APPROVE,
+        PROVISION_MANAGE,
+        PROVISION_DISCLOSE,
+        PROVISION_LOG_READ,
     }
 )
 
 RESIDENT_PERMISSIONS: frozenset[str] = frozenset(
-    p for p in PERMISSIONS if p.split(".")[0] in {"person", "change", "number", "certificate", "card", "seal"}
+    p for p in PERMISSIONS if p.split(".")[0] in {"person", "change", "number", "certificate", "card", "seal", "provision"}
 )
 """Every permission that touches residents' records: never held by a system administrator."""
 
@@ -80,6 +91,7 @@ AUDITOR = "auditor"
 SYSTEM_ADMIN = "system_admin"
 BUSINESS_OWNER = "business_owner"
 SUPPORT_OFFICER = "support_officer"
+PROVISION_OFFICER = "provision_officer"
 
 ROLE_PERMISSIONS: MappingProxyType[str, frozenset[str]] = MappingProxyType(
     {
@@ -88,7 +100,8 @@ ROLE_PERMISSIONS: MappingProxyType[str, frozenset[str]] = MappingProxyType(
         # the supervisor (決裁者) also checks requests about persons under 支援措置, confirms 印鑑登録 by
         # 照会書 and reviews the issuance log
         APPROVER: frozenset({PERSON_READ, PERSON_SEARCH, CHANGE_APPROVE, CHANGE_DECIDE, CERTIFICATE_ISSUE,
-                             CERTIFICATE_PROTECTED, CERTIFICATE_LOG_READ, SEAL_CONFIRM}),
+                             CERTIFICATE_PROTECTED, CERTIFICATE_LOG_READ, SEAL_CONFIRM, PROVISION_APPROVE,
+                             PROVISION_LOG_READ}),
         NUMBER_USE_CLERK: frozenset({PERSON_READ, PERSON_SEARCH, NUMBER_VIEW, NUMBER_SEARCH, CHANGE_SUBMIT,
                                      CERTIFICATE_ISSUE}),
         VIEWER: frozenset({PERSON_READ, PERSON_SEARCH}),
@@ -98,6 +111,9 @@ ROLE_PERMISSIONS: MappingProxyType[str, frozenset[str]] = MappingProxyType(
         # 支援措置 are registered by the section that handles DV support (a resident function: it reads
         # the protected person's record), never by the system administrator.
         SUPPORT_OFFICER: frozenset({PERSON_READ, PERSON_SEARCH, SUPPORT_MANAGE}),
+        # the prefecture's 本人確認情報 provision (PRF-5..PRF-7): provides for configured uses only, keeps the
+        # configuration and the 開示; a large batch needs the approver's prior approval
+        PROVISION_OFFICER: frozenset({PROVISION_PROVIDE, PROVISION_MANAGE, PROVISION_DISCLOSE, PROVISION_LOG_READ}),
     }
 )
 
@@ -113,6 +129,7 @@ ROLE_NAMES_JA: MappingProxyType[str, str] = MappingProxyType(
         SYSTEM_ADMIN: "システム管理者",
         BUSINESS_OWNER: "業務主管課(権限承認者)",
         SUPPORT_OFFICER: "支援措置担当",
+        PROVISION_OFFICER: "本人確認情報提供担当",
     }
 )
 

@@ -87,6 +87,18 @@ def _print_status(s: dict[str, Any]) -> None:
         print("  inbox: " + ", ".join(f"{k} {v:,}" for k, v in sorted(s["inbox"].items())))
     for h in s["halts"]:
         print(f"  停止 / HALT alert {h['alert_id']} [{h['scope']} {h['ref']}] {h['message_ja']}")
+    if "consistency" in s:
+        c = s["consistency"]
+        last = c["last_run"]
+        when = f"every {c['every_days']:g} days, next {c['next_due']}" if c["next_due"] else "timer off"
+        if last is None:
+            print(f"  整合性確認 / consistency: not run yet ({when})")
+        else:
+            print(f"  整合性確認 / consistency: last {last['at']} {last['result']} "
+                  f"({last['differences']} differences, audit #{last['audit_seq']}); {when}")
+            for r in last["reports"]:
+                got = r["error"] if "error" in r else (f"{r['differences']} differences" if r["differences"] else "consistent")
+                print(f"    ↔ {r['peer']} {r['file']}: {got}")
     print(f"  open alerts: {s['alerts_open']}")
 
 
@@ -206,6 +218,27 @@ def cmd_serve_role(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reload(args: argparse.Namespace) -> int:
+    """Check a renewed certificate in a node directory and, with ``--pid``, tell the running node (SIGHUP).
+    A running node also picks a renewed certificate up by itself on its next connection."""
+    from juki.net.tls import TlsFiles, TlsMaterial
+
+    config = _open(args).config
+    material = TlsMaterial(TlsFiles.in_dir(config.dir))
+    if material.identity != config.identity:
+        print(f"cert.pem は {material.identity.label} のものです（ノードは {config.identity.label}）/ "
+              "the certificate names another node", file=sys.stderr)
+        return 1
+    material.cert.verify_directly_issued_by(material.ca_cert)
+    material.client_context()  # the key matches the certificate
+    print(f"証明書 / certificate {material.identity.label}: serial {material.cert.serial_number:x}, "
+          f"until {material.cert.not_valid_after_utc.isoformat()}")
+    if args.pid:
+        os.kill(args.pid, signal.SIGHUP)
+        print(f"ノード（pid {args.pid}）に再読込みを指示しました / sent SIGHUP to {args.pid}")
+    return 0
+
+
 def register_net_commands(subparsers: Any) -> argparse.ArgumentParser:
     from juki.domain.identity import RecordFile
     from juki.net.operations import ACTIONS
@@ -243,6 +276,11 @@ def register_net_commands(subparsers: Any) -> argparse.ArgumentParser:
     s.add_argument("--network", help="ネットワークのディレクトリ（juki demo の var/demo-net）/ every node of a network")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_status)
+
+    rl = sub.add_parser("reload", help="更新した証明書の確認と再読込み / check a renewed certificate, reload it")
+    node_dir(rl)
+    rl.add_argument("--pid", type=int, help="実行中のノードのプロセスID（SIGHUP を送る）/ the running node's pid")
+    rl.set_defaults(func=cmd_reload)
 
     a = sub.add_parser("alerts", help="運用者への警告 / operator alerts")
     node_dir(a)

@@ -5,7 +5,7 @@
                                                                    does this every few seconds)
     juki net transfer list [--status S]                            received 転出証明書情報 (個人番号 masked, NET-6)
     juki net transfer purge                                        delete those past 転出予定日 + 30 days
-    juki net consistency [--peer prefecture|national|all] [--repair] [--json]
+    juki net consistency [--peer prefecture|national|all] [--file identity|fuhyo|all] [--repair] [--json]
                                                                    整合性確認 of the CS with its prefecture and
                                                                    the national server (NET-10, PRF-9)
     juki net sending status | purge | respool REF…                 the 送付先情報 spool (NET-8)
@@ -84,7 +84,11 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     return 0
 
 
+FILE_JA = {"identity": "本人確認情報", "fuhyo": "附票本人確認情報"}
+
+
 def cmd_consistency(args: argparse.Namespace) -> int:
+    from juki.domain.identity import RecordFile
     from juki.net import consistency
     from juki.net.node import prefecture_of
     from juki.net.pki import NATIONAL_CODE, Tier
@@ -95,15 +99,16 @@ def cmd_consistency(args: argparse.Namespace) -> int:
         return 2
     peers = {"prefecture": [prefecture_of(node.code)], "national": [NATIONAL_CODE],
              "all": [prefecture_of(node.code), NATIONAL_CODE]}[args.peer]
+    files = list(RecordFile) if args.file == "all" else [RecordFile(args.file)]
     status = 0
-    for peer in peers:
-        report = consistency.check(node, peer)
+    for peer, file in ((p, f) for p in peers for f in files):
+        report = consistency.check(node, peer, file=file)
         if args.repair and not report.consistent:
             consistency.repair_at(node, report)
         if args.json:
             _print_json(report.summary())
             continue
-        print(f"{node.code} ↔ {peer}: 件数 {report.local_count:,} / {report.remote_count:,}, "
+        print(f"{node.code} ↔ {peer} {FILE_JA[file]}: 件数 {report.local_count:,} / {report.remote_count:,}, "
               f"{'一致 / consistent' if report.consistent else f'不一致 {len(report.findings)} 件 / {len(report.findings)} differences'} "
               f"({report.bytes_sent + report.bytes_received:,} bytes, {report.rounds} rounds, {report.seconds:.2f} s)")
         for f in report.findings:
@@ -226,6 +231,8 @@ def register_netsvc_commands(net: argparse.ArgumentParser) -> None:
 
     c = node_dir(sub.add_parser("consistency", help="整合性確認 / consistency check with the prefecture and 機構 (NET-10)"))
     c.add_argument("--peer", default="all", choices=["prefecture", "national", "all"])
+    c.add_argument("--file", default="all", choices=["identity", "fuhyo", "all"],
+                   help="本人確認情報・附票本人確認情報 / which file (PRF-8: the 附票 file too)")
     c.add_argument("--repair", action="store_true", help="差異を更新の再送で修復 / re-send what differs on the stream")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_consistency)

@@ -240,6 +240,7 @@ class FuhyoUpdate:
     state: RecordState  # 附票本人確認情報状態区分
     notice: FuhyoNotice  # 通知区分
     old_juminhyo_code: str = ""  # 旧住民票コード
+    resync: bool = False  # 整合性確認による再送 (RESYNC_DETAIL): restates the CS's record, no logic checks
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -716,6 +717,8 @@ def logic_problems(u: IdentityUpdate | FuhyoUpdate, current: IdentityUpdate | Fu
 
 
 def _fuhyo_logic(u: FuhyoUpdate, current: FuhyoUpdate | None) -> list[Problem]:
+    if u.resync:
+        return []
     if u.notice is FuhyoNotice.REMOVAL:
         if current is None:
             return [_p("juminhyo_code", "PRF-2/fuhyo-unknown", f"住民票コード {u.juminhyo_code} の附票本人確認情報がありません。",

@@ -269,6 +269,8 @@ class MoveInNotice:
     address: Address  # the confirmed new address (転出確定住所)
     moved_in_on: dt.date  # 異動日 of the 転入
     event_ref: str  # the new municipality's event (idempotency: one notice per 転入 event)
+    seq: int = 0  # 通知番号: dense from 1 per (sender, addressee); the addressee takes them in this order
+    prior_address: Address | None = None  # 従前の住所 (the address at the former municipality)
 
     def check(self) -> MoveInNotice:
         problems = Problems()
@@ -283,5 +285,20 @@ class MoveInNotice:
                 problems.extend([p])
         if not self.event_ref:
             problems.add("event_ref", "REG-R2", "通知元の異動の参照が必要です。", "The notice must name its move-in event.")
+        if self.seq < 0:
+            problems.add("seq", "NET-6/order", "通知番号は1以上の整数です。", "The notice number is a positive integer.")
         problems.raise_if_any(InvalidInput)
         return self
+
+
+@dataclass(frozen=True)
+class MoveInNoticeSkip:
+    """The place of a 転入通知 the sender's operator decided not to send (by name and with a reason,
+    ``juki net resume --action skip``): the addressee records the skip and takes the next one."""
+
+    from_lg_code: str
+    to_lg_code: str
+    seq: int
+    event_ref: str
+    skipped_by: str
+    reason: str

@@ -3,7 +3,10 @@
 
 The comparison is the hash tree of :mod:`juki.domain.merkle` over each record's
 :data:`CHECK_ITEMS` (the 8 items of the 整合性確認用本人確認情報, plus whether the record is current or
-removed), restricted to the records of one municipality.
+removed), restricted to the records of one municipality.  The 附票本人確認情報 file (PRF-8) is compared
+the same way over :data:`FUHYO_CHECK_ITEMS` (``file: "fuhyo"`` in ``open``): the 18 items' content,
+without the counts and flags derived from it and without the 通知区分 (which says how a record got
+there, not what it is).
 
 **The exchange** (the CS drives; the other side answers, JSON over mutual TLS):
 
@@ -44,7 +47,13 @@ from fastapi import APIRouter, Request
 from juki.api.common import json_body
 from juki.domain import merkle as mk
 from juki.domain.errors import Forbidden, InvalidInput, NotFound, Problem
-from juki.domain.identity import RESYNC_DETAIL, IdentityUpdate, RecordFile, RecordState
+from juki.domain.identity import (
+    RESYNC_DETAIL,
+    FuhyoUpdate,
+    IdentityUpdate,
+    RecordFile,
+    RecordState,
+)
 
 from .node import Node, allow, peer_of
 from .notices import notice_to_json, split_number
@@ -57,26 +66,43 @@ CHECK_ITEMS: tuple[str, ...] = ("juminhyo_code", "name", "birth_date", "sex", "a
                                 "change_date", "state")
 """The items compared: 整合性確認用本人確認情報 (the 8 items) and the record's state (現存 / 消除)."""
 
-Records = Callable[[str], Iterable[Mapping[str, Any]]]
-"""A side's records of one municipality (by its 地方公共団体コード), each with :data:`CHECK_ITEMS`."""
+FUHYO_CHECK_ITEMS: tuple[str, ...] = ("juminhyo_code", "name", "name_kana", "birth_date", "sex", "address_lg_code",
+                                       "address", "last_address", "change_date", "managing_lg_code", "state")
+"""The items of a 附票本人確認情報 record compared (PRF-8's items that are not derived from others)."""
+
+ITEMS: dict[RecordFile, tuple[str, ...]] = {RecordFile.IDENTITY: CHECK_ITEMS, RecordFile.FUHYO: FUHYO_CHECK_ITEMS}
+
+Records = Callable[[str, RecordFile], Iterable[Mapping[str, Any]]]
+"""A side's records of one municipality (by its 地方公共団体コード) in one file, each with the file's
+:data:`ITEMS`."""
 
 SESSION_SECONDS = 600
 MAX_PREFIXES = 20000
 MAX_CODES = 10000
 
 
-def check_items(record: Mapping[str, Any]) -> dict[str, Any]:
+def file_of(value: Any) -> RecordFile:
+    """The file named in a request (``identity`` when not named)."""
+    try:
+        return RecordFile(value or RecordFile.IDENTITY.value)
+    except ValueError:
+        raise InvalidInput(Problem("file", "NET-10/file", f"ファイル {value!r} は整合性確認の対象ではありません（identity / fuhyo）。",
+                                   f"{value!r} is not a file the consistency check compares (identity / fuhyo).")) from None
+
+
+def check_items(record: Mapping[str, Any], items: tuple[str, ...] = CHECK_ITEMS) -> dict[str, Any]:
     """The compared items of a record, as canonical JSON values (dates as ISO text, None as "")."""
     out = {}
-    for k in CHECK_ITEMS:
+    for k in items:
         v = record.get(k)
         out[k] = v.isoformat() if isinstance(v, dt.date) else ("" if v is None else str(v))
     return out
 
 
-def build_tree(records: Iterable[Mapping[str, Any]], depth: int) -> tuple[mk.HashTree, int]:
+def build_tree(records: Iterable[Mapping[str, Any]], depth: int, items: tuple[str, ...] = CHECK_ITEMS
+               ) -> tuple[mk.HashTree, int]:
     """The hash tree over ``records`` and how many there were."""
-    entries = [(str(r["juminhyo_code"]), mk.record_digest(check_items(r))) for r in records]
+    entries = [(str(r["juminhyo_code"]), mk.record_digest(check_items(r, items))) for r in records]
     return mk.HashTree(entries, depth), len(entries)
 
 
@@ -97,6 +123,7 @@ def _unb64(text: str, field: str) -> bytes:
 @dataclass
 class TreeSession:
     lg_code: str
+    file: RecordFile
     depth: int
     tree: mk.HashTree
     count: int
@@ -107,9 +134,10 @@ class TreeSession:
 class TreeSessions:
     """Open comparisons at the answering node (prefecture or national), each a hash tree kept briefly."""
 
-    def __init__(self, records: Records, *, fetch: Callable[[str, list[str]], Iterable[Mapping[str, Any]]] | None = None,
+    def __init__(self, records: Records, *,
+                 fetch: Callable[[str, list[str], RecordFile], Iterable[Mapping[str, Any]]] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        """``records(lg_code)``: every record of a municipality (for the tree); ``fetch(lg_code, codes)``:
+        """``records(lg_code, file)``: every record of a municipality (for the tree); ``fetch(lg_code, codes, file)``:
         some of them again (for the ``records`` step).  Without ``fetch`` a session keeps its records in
         memory; a node passes one so that a session holds only its tree (~30 bytes per record)."""
         self.records = records
@@ -118,14 +146,15 @@ class TreeSessions:
         self._sessions: dict[str, TreeSession] = {}
         self._lock = threading.Lock()
 
-    def open(self, lg_code: str, depth: int) -> dict[str, Any]:
+    def open(self, lg_code: str, depth: int, file: RecordFile = RecordFile.IDENTITY) -> dict[str, Any]:
         if not isinstance(depth, int) or not 1 <= depth <= mk.MAX_DEPTH:
             raise InvalidInput(Problem("depth", "NET-10/depth", f"深さは1から{mk.MAX_DEPTH}です。",
                                        f"The depth is between 1 and {mk.MAX_DEPTH}."))
         kept: dict[str, dict[str, Any]] = {}
         digests: dict[str, bytes] = {}
-        for r in self.records(lg_code):
-            items = check_items(r)
+        names = ITEMS[file]
+        for r in self.records(lg_code, file):
+            items = check_items(r, names)
             digests[items["juminhyo_code"]] = mk.record_digest(items)
             if self.fetch is None:
                 kept[items["juminhyo_code"]] = items
@@ -135,14 +164,14 @@ class TreeSessions:
         def records(codes: list[str]) -> list[dict[str, Any]]:
             if fetch is None:
                 return [kept[c] for c in codes if c in kept]
-            return [check_items(r) for r in fetch(lg_code, codes)]
+            return [check_items(r, names) for r in fetch(lg_code, codes, file)]
 
         sid = secrets.token_urlsafe(16)
         with self._lock:
             now = self.clock()
             for k in [k for k, s in self._sessions.items() if now - s.opened > SESSION_SECONDS]:
                 del self._sessions[k]
-            self._sessions[sid] = TreeSession(lg_code, depth, tree, len(digests), now, records)
+            self._sessions[sid] = TreeSession(lg_code, file, depth, tree, len(digests), now, records)
         return {"session": sid, "root": _b64(tree.root), "count": len(digests)}
 
     def session(self, sid: str) -> TreeSession:
@@ -177,7 +206,7 @@ class TreeSessions:
                ) -> dict[str, Any]:
         """One exchange of the protocol (the node's route calls this with the request body)."""
         if op == "open":
-            return self.open(str(body.get("lg_code", "")), body.get("depth"))  # type: ignore[arg-type]
+            return self.open(str(body.get("lg_code", "")), body.get("depth"), file_of(body.get("file")))  # type: ignore[arg-type]
         sid = str(body.get("session", ""))
         if op == "children":
             return self.children(sid, body.get("prefixes"))  # type: ignore[arg-type]
@@ -188,7 +217,7 @@ class TreeSessions:
         if op == "result":
             s = self.session(sid)
             if on_result is not None:
-                on_result(s.lg_code, dict(body.get("result") or {}))
+                on_result(s.lg_code, {**dict(body.get("result") or {}), "file": s.file.value})
             self.close(sid)
             return {"recorded": True}
         raise NotFound(Problem("operation", "NET-10/operation", f"操作 {op} はありません。", f"There is no operation {op}."))
@@ -257,6 +286,7 @@ class ConsistencyReport:
     local_count: int
     remote_count: int
     findings: list[Finding] = field(default_factory=list)
+    file: RecordFile = RecordFile.IDENTITY
     rounds: int = 0
     bytes_sent: int = 0
     bytes_received: int = 0
@@ -270,7 +300,7 @@ class ConsistencyReport:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "lg_code": self.lg_code, "peer": self.peer, "consistent": self.consistent,
+            "lg_code": self.lg_code, "peer": self.peer, "file": self.file.value, "consistent": self.consistent,
             "local_count": self.local_count, "remote_count": self.remote_count,
             "differences": [{"juminhyo_code": f.juminhyo_code, "kind": f.kind.value, "kind_ja": f.kind.ja,
                              "items": list(f.items)} for f in self.findings],
@@ -280,15 +310,18 @@ class ConsistencyReport:
 
 
 def compare(lg_code: str, peer: str, local_records: Iterable[Mapping[str, Any]], call: Call, *,
-            depth: int | None = None, counter: WireCounter | None = None) -> ConsistencyReport:
-    """Compare this CS's records of ``lg_code`` with ``peer``'s through ``call`` (see the module doc)."""
+            depth: int | None = None, counter: WireCounter | None = None,
+            file: RecordFile = RecordFile.IDENTITY) -> ConsistencyReport:
+    """Compare this CS's records of ``lg_code`` in ``file`` with ``peer``'s through ``call`` (see the
+    module doc)."""
     started = time.perf_counter()
     counter = counter or WireCounter()
     counted = counter.wrap(call)
-    rows = {str(r["juminhyo_code"]): check_items(r) for r in local_records}
+    names = ITEMS[file]
+    rows = {str(r["juminhyo_code"]): check_items(r, names) for r in local_records}
     depth = depth or mk.depth_for(len(rows))
     tree = mk.HashTree(((c, mk.record_digest(r)) for c, r in rows.items()), depth)
-    opened = counted("open", {"lg_code": lg_code, "depth": depth})
+    opened = counted("open", {"lg_code": lg_code, "depth": depth, **({"file": file.value} if file is not RecordFile.IDENTITY else {})})
     sid = str(opened["session"])
 
     def ask_children(prefixes: list[str]) -> dict[str, list[bytes]]:
@@ -314,9 +347,9 @@ def compare(lg_code: str, peer: str, local_records: Iterable[Mapping[str, Any]],
         items: tuple[str, ...] = ()
         if d.kind is mk.DifferenceKind.DIFFERS and d.juminhyo_code in theirs:
             mine, other = rows[d.juminhyo_code], theirs[d.juminhyo_code]
-            items = tuple(k for k in CHECK_ITEMS if mine.get(k) != other.get(k))
+            items = tuple(k for k in names if mine.get(k) != other.get(k))
         findings.append(Finding(d.juminhyo_code, d.kind, items))
-    report = ConsistencyReport(lg_code, peer, len(rows), int(opened["count"]), findings,
+    report = ConsistencyReport(lg_code, peer, len(rows), int(opened["count"]), findings, file=file,
                                rounds=result.rounds + 2 + (1 if differing else 0))
     counted("result", {"session": sid, "result": {k: v for k, v in report.summary().items()
                                                   if k not in ("bytes_sent", "bytes_received", "seconds")}})
@@ -349,14 +382,16 @@ RULES = {
 OPERATIONS = ("open", "children", "entries", "records", "result")
 
 
-def node_records(node: Node, lg_code: str, codes: list[str] | None = None) -> Iterator[dict[str, Any]]:
-    """The compared items of every current 本人確認情報 record of municipality ``lg_code`` in ``node``'s
-    file.  Only current records (現存) are compared: a person who moved to another municipality is current
-    there, and removed there is history; a record current at the other side but not here is a difference
+def node_records(node: Node, lg_code: str, codes: list[str] | None = None,
+                 file: RecordFile = RecordFile.IDENTITY) -> Iterator[dict[str, Any]]:
+    """The compared items of every current record of municipality ``lg_code`` in ``node``'s ``file``
+    (本人確認情報, or 附票本人確認情報 of the 附票 the municipality keeps).  Only current records (現存) are
+    compared: a person who moved to another municipality is current there, and removed there is history;
+    a record current at the other side but not here is a difference
     (:attr:`~juki.domain.merkle.DifferenceKind.EXTRA_REMOTE`)."""
     t = net_records.c
     q = sa.select(t.juminhyo_code, t.state, t.notice, t.number_ciphertext, t.number_key_id).where(
-        t.file == RecordFile.IDENTITY.value, t.state == RecordState.CURRENT.value)
+        t.file == file.value, t.state == RecordState.CURRENT.value)
     if node.role is not Tier.MUNICIPALITY:
         q = q.where(t.origin == lg_code)
     if codes is not None:
@@ -365,6 +400,9 @@ def node_records(node: Node, lg_code: str, codes: list[str] | None = None) -> It
     with node.engine.connect() as conn:
         for r in conn.execution_options(yield_per=5000).execute(q):
             n = dict(r.notice)
+            if file is RecordFile.FUHYO:
+                yield {**{k: n.get(k) for k in FUHYO_CHECK_ITEMS}, "juminhyo_code": r.juminhyo_code, "state": r.state}
+                continue
             number = (keyring.decrypt(r.number_ciphertext, r.number_key_id, f"net_records|identity|{r.juminhyo_code}")
                       if r.number_ciphertext is not None else None)
             yield {"juminhyo_code": r.juminhyo_code, "name": n.get("name"), "birth_date": n.get("birth_date"),
@@ -387,11 +425,12 @@ def router(node: Node) -> APIRouter:
 
         def on_result(lg: str, result: dict[str, Any]) -> None:
             node.audit_peer(peer, "consistency.result", subjects=[d["juminhyo_code"] for d in result.get("differences", [])],
-                            detail={"lg_code": lg, "consistent": bool(result.get("consistent")),
+                            detail={"lg_code": lg, "file": result.get("file"), "consistent": bool(result.get("consistent")),
                                     "local_count": result.get("local_count"), "remote_count": result.get("remote_count")})
 
         if op == "open":
-            node.audit_peer(peer, "consistency.open", detail={"lg_code": body.get("lg_code"), "depth": body.get("depth")})
+            node.audit_peer(peer, "consistency.open", detail={"lg_code": body.get("lg_code"), "depth": body.get("depth"),
+                                                              "file": file_of(body.get("file")).value})
         return sessions.answer(op, body, on_result=on_result)
 
     async def route(request: Request, op: str) -> dict[str, Any]:
@@ -405,23 +444,27 @@ def router(node: Node) -> APIRouter:
     return r
 
 
-def resend(node: Node, codes: list[str]) -> list[str]:
-    """Re-send the CS's current notice of each 住民票コード on the stream with a new 更新順番号 and
-    異動事由詳細 :data:`~juki.domain.identity.RESYNC_DETAIL` (the normal update path: the relay delivers it,
-    the prefecture applies it and forwards it to the national server).  Returns the codes sent; a code
-    the CS has no record of is left out (要調査)."""
+def resend(node: Node, codes: list[str], file: RecordFile = RecordFile.IDENTITY) -> list[str]:
+    """Re-send the CS's current notice of each 住民票コード in ``file`` on the stream with a new 更新順番号 (the
+    normal update path: the relay delivers it, the prefecture applies it and forwards it to the national
+    server), marked as a re-send (異動事由詳細 :data:`~juki.domain.identity.RESYNC_DETAIL`, or
+    ``FuhyoUpdate.resync``) so the receivers apply it without the logic checks (PRF-2): it restates the
+    master's record.  Returns the codes sent; a code the CS has no record of is left out (要調査)."""
     store = node.store
     sent = []
     with store.engine.begin() as conn:
         for code in codes:
-            stored = store.current(conn, RecordFile.IDENTITY, code, lock=True)
-            if stored is None or not isinstance(stored.notice, IdentityUpdate):
+            stored = store.current(conn, file, code, lock=True)
+            if stored is None:
                 continue
             seq = store.cursor(conn, OUTBOUND, lock=True) + 1
-            notice = dataclasses.replace(stored.notice, seq=seq, reason_detail=RESYNC_DETAIL, recorded_at=store.clock())
+            notice: IdentityUpdate | FuhyoUpdate
+            if isinstance(stored.notice, IdentityUpdate):
+                notice = dataclasses.replace(stored.notice, seq=seq, reason_detail=RESYNC_DETAIL, recorded_at=store.clock())
+            else:
+                notice = dataclasses.replace(stored.notice, seq=seq, old_juminhyo_code="", resync=True)
             payload, number = split_number(notice_to_json(notice))
-            store.append_outbound(conn, origin=node.code, origin_seq=seq, file=RecordFile.IDENTITY.value,
-                                  payload=payload, number=number)
+            store.append_outbound(conn, origin=node.code, origin_seq=seq, file=file.value, payload=payload, number=number)
             sent.append(code)
     if sent:
         node.wake("relay")
@@ -431,21 +474,23 @@ def resend(node: Node, codes: list[str]) -> list[str]:
 def repair_at(node: Node, report: ConsistencyReport) -> ConsistencyReport:
     """:func:`repair` through this node's stream; what the CS has no record of stays to investigate."""
     codes = [f.juminhyo_code for f in report.findings]
-    sent = resend(node, codes)
+    sent = resend(node, codes, report.file)
     report.resent = sent
     report.to_investigate = [c for c in codes if c not in sent]
     node.audit.record_now(node.engine, user_id="system:jukinet", terminal="CS", action="consistency.repair",
-                          subject_ids=sent, detail={"peer": report.peer, "resent": len(sent),
+                          subject_ids=sent, detail={"peer": report.peer, "file": report.file.value, "resent": len(sent),
                                                     "to_investigate": report.to_investigate})
     return report
 
 
-def check(node: Node, peer: str, *, depth: int | None = None) -> ConsistencyReport:
-    """The CS's 整合性確認 against ``peer`` (its prefecture or the national server), audited at the CS."""
-    report = compare(node.code, peer, node_records(node, node.code),
-                     lambda op, body: call(node, peer, f"/net/v1/consistency/{op}", body), depth=depth)
+def check(node: Node, peer: str, *, depth: int | None = None, file: RecordFile = RecordFile.IDENTITY) -> ConsistencyReport:
+    """The CS's 整合性確認 of ``file`` against ``peer`` (its prefecture or the national server), audited at
+    the CS."""
+    report = compare(node.code, peer, node_records(node, node.code, file=file),
+                     lambda op, body: call(node, peer, f"/net/v1/consistency/{op}", body), depth=depth, file=file)
     node.audit.record_now(node.engine, user_id="system:jukinet", terminal="CS", action="consistency.check",
                           subject_ids=[f.juminhyo_code for f in report.findings],
-                          detail={"peer": peer, "consistent": report.consistent, "differences": len(report.findings),
+                          detail={"peer": peer, "file": file.value, "consistent": report.consistent,
+                                  "differences": len(report.findings),
                                   "bytes": report.bytes_sent + report.bytes_received})
     return report

@@ -14,7 +14,8 @@ versions instead.  The intake takes in every such event, one transaction per eve
    the prefecture's, PRF-2).  A refusal writes an operator alert and **stops the intake at this event**:
    nothing of it is written and no later event is taken until an operator resolves the alert
    (``juki net resume``): retry, force (skip the logic check) or skip (record that it was skipped);
-4. otherwise the CS records, their history, the notices (``net_outbound``) and the intake row
+4. otherwise the CS records, their history, the notices (``net_outbound``), for a 転入 from another
+   municipality its 転入通知 to that municipality (:mod:`juki.net.movein`) and the intake row
    (``cs_intake``) commit together, and the relay is woken.
 
 Events are found by an anti-join on ``cs_intake``, in event order, not by a high-water mark: on
@@ -56,6 +57,7 @@ from juki.domain.identity import (
 )
 from juki.domain.model import PersonRecord, Status, person_from_json
 
+from .movein import notice_for_intake
 from .notices import Notice, notice_to_json, split_number
 from .store import OUTBOUND, NetStore
 from .tables import cs_intake
@@ -144,6 +146,9 @@ class CsIntake:
                         "problems": [p.as_dict() for p in problems[:50]]})
             return False
         first, last = self._write(conn, plans)
+        if facts.kind is ChangeKind.MOVE_IN:  # the 転入通知 to the former municipality (住基法9条1項)
+            notice_for_intake(conn, sender=self.origin, event=event, people=people, now=self.store.clock(),
+                              alert=self.store.raise_alert)
         conn.execute(cs_intake.insert().values(event_seq=event_seq, outcome="applied", first_seq=first,
                                                last_seq=last, processed_at=self.store.clock()))
         if facts.kind is ChangeKind.INITIAL_LOAD and people:

@@ -71,7 +71,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("juki.net")
 
-FEATURES: tuple[str, ...] = ("status", "updates", "numbers", "transfer", "cards", "sending", "search", "consistency")
+FEATURES: tuple[str, ...] = ("status", "updates", "numbers", "transfer", "cards", "sending", "search", "consistency",
+                             "schedule")
 """Modules under ``juki.net`` that add routes (and workers) to a node; net-svc adds its own here."""
 
 NODE_ROLES = (Tier.MUNICIPALITY, Tier.PREFECTURE, Tier.NATIONAL)
@@ -102,6 +103,8 @@ class NodeConfig:
     api_port: int | None = None  # municipality: also serve the register's API (plain HTTP, staff sessions)
     poll_seconds: float = 0.1  # how often idle workers look for work (the register's outbox, the inbox)
     key_file: str = ""  # the 個人番号 key file; default <dir>/keys.json (a municipality shares its register's)
+    consistency_days: float = 365.0  # municipality: the 整合性確認 timer's period in days (0: off; NET-10)
+    consistency_repair: bool = False  # municipality: the timer also re-sends what differs
 
     FILE = "node.json"
 
@@ -325,6 +328,7 @@ class Node:
         material = TlsMaterial(TlsFiles.in_dir(self.dir))
         if material.identity != self.identity:
             raise ValueError(f"{self.dir}/cert.pem names {material.identity.label}, but the node is {self.identity.label}")
+        material.on_reload = self.audit_reload
         return material
 
     @cached_property
@@ -339,9 +343,10 @@ class Node:
 
     @cached_property
     def register(self) -> Register:
-        """The municipality's register (same database and key file as its CS)."""
-        if self.role is not Tier.MUNICIPALITY:
-            raise RuntimeError("only a municipality node has a register")
+        """The municipality's register (same database and key file as its CS); at a prefecture the staff
+        side of it (operators, sessions, rights, audit) for the prefecture's own API (provision, PRF-5..7)."""
+        if self.role not in (Tier.MUNICIPALITY, Tier.PREFECTURE):
+            raise RuntimeError("only a municipality or prefecture node has a register")
         from juki.config import Register, Settings
 
         reg = Register(Settings(database_url=self.config.database_url, key_file=self.config.keys, lg_code=self.code))
@@ -379,7 +384,8 @@ class Node:
         upstream = self.upstream
         if upstream is None:
             raise RuntimeError("the national server has no upstream")
-        return Relay(self.store, source=self.code, destination=upstream, client=lambda: self.client(upstream))
+        return Relay(self.store, source=self.code, destination=upstream, client=lambda: self.client(upstream),
+                     generation=lambda: self.tls.generation)
 
     @property
     def upstream(self) -> str | None:
@@ -412,6 +418,14 @@ class Node:
             outcome="denied", detail={"reason": refusal.reason, "reason_ja": refusal.ja,
                                       "detail": refusal.detail[:500], "serial": refusal.serial},
         )
+
+    def audit_reload(self, old: Any, new: Any) -> None:
+        """A renewed certificate taken into use without a restart (NET-2, SEC-5), in the node's audit log."""
+        from .pki import serial_text
+
+        self.audit.record_now(self.engine, user_id="system:jukinet", terminal=self.code, action="net.certificate.reload",
+                              detail={"old_serial": serial_text(old.serial_number), "new_serial": serial_text(new.serial_number),
+                                      "not_after": new.not_valid_after_utc.isoformat()})
 
     def audit_peer(self, peer: Peer, action: str, *, outcome: str = "allowed", subjects: Iterable[str] = (),
                    detail: dict[str, Any] | None = None) -> None:
@@ -557,7 +571,8 @@ class Serving:
 
 def node_servers(node: Node, *, node_socket: Any = None, api_socket: Any = None) -> Serving:
     """uvicorn servers for ``node`` (not started): the node app on its mutual-TLS listener and, for a
-    municipality with ``api_port`` (or ``api_socket``), the register's API on plain HTTP."""
+    municipality or a prefecture with ``api_port`` (or ``api_socket``), the register's API on plain HTTP
+    (at a prefecture: its operators' sessions and the provision routes)."""
     import uvicorn
 
     from .tls import protocol_class
@@ -574,8 +589,13 @@ def node_servers(node: Node, *, node_socket: Any = None, api_socket: Any = None)
                          http=protocol_class(gate), log_level="warning", lifespan="on")
     serving.servers.append(_Server(cfg))
     serving.sockets.append(node_socket)
-    if node.role is Tier.MUNICIPALITY and (node.config.api_port or api_socket is not None):
+    if node.role in (Tier.MUNICIPALITY, Tier.PREFECTURE) and (node.config.api_port or api_socket is not None):
         from juki.api.app import create_app
+
+        if node.role is Tier.PREFECTURE:  # the operators' API reaches the prefecture's services (api/provision.py)
+            from .services import services
+
+            node.register.net = services(node)
 
         api = uvicorn.Config(create_app(node.register), host=node.config.api_host, port=node.config.api_port or 0,
                              log_level="warning")
@@ -585,6 +605,14 @@ def node_servers(node: Node, *, node_socket: Any = None, api_socket: Any = None)
 
 
 def run(node: Node) -> None:
-    """Serve ``node`` until interrupted (``juki serve --role …``)."""
+    """Serve ``node`` until interrupted (``juki serve --role …``).  SIGHUP reloads the node's certificate
+    and key (a renewed certificate is also picked up by itself on the next connection)."""
+    import signal
+
     node.migrate()
-    asyncio.run(node_servers(node).serve())
+
+    async def serve() -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, node.tls.reload)
+        await node_servers(node).serve()
+
+    asyncio.run(serve())

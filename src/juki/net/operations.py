@@ -10,6 +10,7 @@
   ``force``  apply it without the logic check (format checks still apply): the operator vouches for it;
   ``skip``   do not apply it; the stream goes on and the skip is recorded (and forwarded as a marker by a
              prefecture, so no tier waits for it).  The difference it leaves shows in the next 整合性確認;
+             for a refused 転入通知 (scope ``peer:move_in_notice:<code>``) a skip marker takes its place;
   ``acknowledge``  for a non-blocking alert (a failing delivery, a halt reported by the next tier).
 
 Refusals are never skipped silently: only an operator, by name and with a reason, moves a halted stream
@@ -61,6 +62,9 @@ def status(node: Node) -> dict[str, Any]:
             pending = conn.execute(sa.select(sa.func.count()).select_from(events)
                                    .where(~sa.exists().where(cs_intake.c.event_seq == events.c.seq))).scalar_one()
             out["intake"] = {"pending": int(pending), "halted": any(a.scope == "intake" for a in alerts if a.blocking)}
+            from .schedule import status as schedule_status
+
+            out["consistency"] = schedule_status(node, conn)
     try:
         out["crl_stale"] = node.tls.revocations.stale(node.now())
     except Exception:  # a node without its certificate yet still reports its streams
@@ -95,6 +99,8 @@ def resolve(node: Node, alert_id: int, *, action: str, actor: str, reason: str) 
                 node.intake.take_in(conn, event_seq, force=True)
             elif action == "skip":
                 node.intake.skip(conn, event_seq)
+        elif alert.blocking and alert.scope.startswith("peer:"):
+            _resolve_delivery(node, conn, alert, action=action, actor=actor, reason=reason)
         elif alert.blocking and alert.scope.startswith("origin:"):
             origin = alert.scope.removeprefix("origin:")
             row = store.inbox_entry(conn, origin, int(alert.ref), "refused")
@@ -115,3 +121,24 @@ def resolve(node: Node, alert_id: int, *, action: str, actor: str, reason: str) 
         node.applier.drain([alert.scope.removeprefix("origin:")])
     return resolved
 
+
+
+def _resolve_delivery(node: Node, conn: Any, alert: Alert, *, action: str, actor: str, reason: str) -> None:
+    """A halted ordered delivery (a refused 転入通知, :mod:`juki.net.movein`): retry or skip it."""
+    from .movein import skip_marker
+    from .services import services
+
+    deliveries = services(node).deliveries
+    key = alert.ref
+    if action == "force":
+        raise Conflict(Problem("action", "NET-ALERT/action",
+                               "相手方が拒否した通知は force できません（retry か skip）。",
+                               "A message the peer refused cannot be forced: retry or skip it."))
+    payload = deliveries.failed_payload(conn, key)
+    if payload is None:
+        raise NotFound(Problem("alert_id", "NET-ALERT", f"警告 {alert.alert_id} の通知 {key} は送信失敗の状態にありません。",
+                               f"The message {key} of alert {alert.alert_id} is not failed."))
+    if action == "retry":
+        deliveries.retry_failed(key, conn)
+    else:
+        deliveries.skip_failed(conn, key, skip_marker(payload, by=actor, reason=reason, alert_id=alert.alert_id))

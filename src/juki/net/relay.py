@@ -50,12 +50,15 @@ class Relay:
     """Delivers the outgoing stream of one node to ``destination`` (a peer code)."""
 
     def __init__(self, store: NetStore, *, source: str, destination: str,
-                 client: Callable[[], httpx.Client], batch: int = BATCH) -> None:
+                 client: Callable[[], httpx.Client], batch: int = BATCH,
+                 generation: Callable[[], int] = lambda: 0) -> None:
         self.store = store
         self.source = source
         self.destination = destination
         self._make_client = client
         self._client: httpx.Client | None = None
+        self._generation = generation  # the node's certificate generation: a renewed one means a new client
+        self._client_generation = -1
         self.batch = batch
         self._started = False  # the first round after a (re)start ignores the stored back-off
 
@@ -77,8 +80,11 @@ class Relay:
             return idle
         body = {"source": self.source, "entries": [e.to_wire() for e in entries]}
         try:
+            if self._client is not None and self._client_generation != self._generation():
+                self.close()  # the node's certificate was renewed: present the new one
             if self._client is None:
                 self._client = self._make_client()
+                self._client_generation = self._generation()
             response = self._client.post("/net/v1/updates", json=body)
             if response.status_code != 200:
                 raise _Refused(response)

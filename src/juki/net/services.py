@@ -123,7 +123,7 @@ class NetServices:
     def deliveries(self) -> Deliveries:
         from .deliveries import Deliveries
 
-        return Deliveries(self.node.engine, clock=self.node.clock)
+        return Deliveries(self.node.engine, clock=self.node.clock, store=self.node.store)
 
     @cached_property
     def sending(self) -> SendingService:
@@ -150,8 +150,8 @@ class NetServices:
     def sessions(self) -> TreeSessions:
         from .consistency import TreeSessions, node_records
 
-        return TreeSessions(lambda lg: node_records(self.node, lg),
-                            fetch=lambda lg, codes: node_records(self.node, lg, codes))
+        return TreeSessions(lambda lg, file: node_records(self.node, lg, file=file),
+                            fetch=lambda lg, codes, file: node_records(self.node, lg, codes, file=file))
 
     # -- prefecture ---------------------------------------------------------------------------------
 

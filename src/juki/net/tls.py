@@ -154,8 +154,25 @@ def client_context(files: TlsFiles) -> ssl.SSLContext:
     return ctx
 
 
+def _stamp(paths: tuple[Path, ...]) -> tuple[tuple[int, int, int], ...]:
+    """What tells that a file was replaced: (inode, size, mtime in ns) of each."""
+    out = []
+    for p in paths:
+        st = p.stat()
+        out.append((st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
 class TlsMaterial:
-    """A node's certificate, key, CA and CRL, loaded once; contexts built from them."""
+    """A node's certificate, key, CA and CRL; contexts built from them.
+
+    **Renewal without a restart.**  :meth:`refresh` (called before each handshake the node serves and each
+    client it makes) notices when ``cert.pem``, ``key.pem`` or ``ca.pem`` were replaced (``juki pki issue``
+    into the node directory writes a new key and certificate) and loads them: the new certificate must
+    still name this node (tier and code), its key must match, and it must verify against the CA; until
+    a complete, valid pair is there the node goes on with the old one.  :attr:`generation` counts the
+    loads, so long-lived clients (the relay's) know to reconnect; :attr:`on_reload` is told of each one
+    (the node audits it).  :meth:`reload` forces it (``juki net reload`` / SIGHUP)."""
 
     def __init__(self, files: TlsFiles) -> None:
         self.files = files
@@ -167,11 +184,60 @@ class TlsMaterial:
         self.identity = identity_of(self.cert)
         self.revocations = RevocationList(files.crl, self.ca_cert)
         self._client_ctx: ssl.SSLContext | None = None
+        self._server_ctx: ssl.SSLContext | None = None
+        self._stamp = _stamp((files.cert, files.key, files.ca))
+        self._refused: tuple[tuple[int, int, int], ...] | None = None
+        self.generation = 0
+        self.on_reload: Callable[[x509.Certificate, x509.Certificate], None] = lambda old, new: None
+
+    def refresh(self) -> bool:
+        """Load the files again if they changed; True when a new certificate is now in use."""
+        try:
+            stamp = _stamp((self.files.cert, self.files.key, self.files.ca))
+        except FileNotFoundError:  # being replaced right now: keep the old material
+            return False
+        if stamp in (self._stamp, self._refused):  # unchanged, or already found unusable (logged once)
+            return False
+        return self.reload(stamp)
+
+    def reload(self, stamp: tuple[tuple[int, int, int], ...] | None = None) -> bool:
+        """Load the certificate, key and CA (see the class docstring); False (the old ones stay in use) when
+        they are incomplete or do not name this node."""
+        try:
+            stamp = stamp or _stamp((self.files.cert, self.files.key, self.files.ca))
+            ca_cert = load_certificate(self.files.ca)
+            cert = load_certificate(self.files.cert)
+            identity = identity_of(cert)
+            if identity != self.identity:
+                raise PkiError(f"{self.files.cert} names {identity.label}, not {self.identity.label}")
+            cert.verify_directly_issued_by(ca_cert)
+            server, client = server_context(self.files), client_context(self.files)  # the key must match
+        except (OSError, ValueError, TypeError, PkiError, ssl.SSLError) as e:
+            log.warning("証明書を読み込めません（従来の証明書を使います）/ cannot load the renewed certificate, "
+                        "keeping the old one: %s", e)
+            self._refused = stamp
+            return False
+        old = self.cert
+        self.ca_cert, self.cert, self._stamp = ca_cert, cert, stamp
+        self._server_ctx, self._client_ctx = server, client
+        self.revocations = RevocationList(self.files.crl, ca_cert)
+        self.generation += 1
+        log.warning("証明書を更新しました / certificate reloaded: serial %s (until %s), was %s",
+                    serial_text(cert.serial_number), cert.not_valid_after_utc.isoformat(), serial_text(old.serial_number))
+        try:
+            self.on_reload(old, cert)
+        except Exception:
+            log.exception("could not record the certificate reload")
+        return True
 
     def server_context(self) -> ssl.SSLContext:
-        return server_context(self.files)
+        self.refresh()
+        if self._server_ctx is None:
+            self._server_ctx = server_context(self.files)
+        return self._server_ctx
 
     def client_context(self) -> ssl.SSLContext:
+        self.refresh()
         if self._client_ctx is None:
             self._client_ctx = client_context(self.files)
         return self._client_ctx
@@ -207,8 +273,10 @@ class Gate:
     on_refused: Callable[[Refusal], None] = field(default=lambda r: None)
     handshake_timeout: float = HANDSHAKE_TIMEOUT
 
-    def __post_init__(self) -> None:
-        self.context = self.tls.server_context()
+    @property
+    def context(self) -> ssl.SSLContext:
+        """The server context of the node's current certificate (a renewed one is picked up here)."""
+        return self.tls.server_context()
 
     def refuse(self, refusal: Refusal) -> None:
         log.warning("相互認証に失敗し接続を拒否しました / refused a peer: %s from %s (%s) %s",

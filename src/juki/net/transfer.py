@@ -18,9 +18,10 @@ At the **former municipality** (転出地), the same class answers:
 * :meth:`~TransferService.answer_certificate` -- the 転出証明書情報 of everyone the same 転出届 removed,
   if that move-out is not confirmed yet; a person under a 支援措置 is flagged so the new municipality
   handles it by hand (SEC-8);
-* :meth:`~TransferService.receive_notice` -- the 転入通知: the confirmed new address is recorded on each
-  除票 (転出確定, :class:`~juki.domain.changes.MoveOutConfirmed`, a 通知 change), once however often the
-  notice arrives.
+* :meth:`~TransferService.receive_notice` -- the 転入通知 (after a 特例転入 or an ordinary 転入,
+  :mod:`juki.net.movein`): the confirmed new address is recorded on each 除票 (転出確定,
+  :class:`~juki.domain.changes.MoveOutConfirmed`, a 通知 change), once however often the notice arrives,
+  in the sender's 通知番号 order.
 
 The peers are passed in as callables (over mutual TLS in a node, directly in the storage tests).
 """
@@ -43,15 +44,15 @@ from juki.clock import Clock, jst_date, utcnow
 from juki.domain import transfer as tr
 from juki.domain.cards import CardEvent, CardNotice
 from juki.domain.changes import from_json
-from juki.domain.errors import Forbidden, NotFound, Problem, RuleViolation
+from juki.domain.errors import Conflict, Forbidden, NotFound, Problem, RuleViolation
 from juki.domain.events import ChangeKind, Origin
 from juki.domain.model import RemovalReason, Status, to_json
-from juki.domain.municipalities import KNOWN
 from juki.domain.register import Jurisdiction
 from juki.services.changes import Actor, ChangeService, Submitted
 
 from .cards import report_card_event
-from .deliveries import enqueue
+from .movein import KIND as MOVE_IN_NOTICE
+from .movein import enqueue_notice, mark_taken, node_code, take_in_order
 from .node import Node, Worker, allow, peer_of
 from .numbers import SYSTEM_ACTOR
 from .pki import NATIONAL_CODE, Tier
@@ -64,14 +65,6 @@ CardCheck = Callable[[str, str], None]
 """``card_check(card_serial, juminhyo_code)``: the national server's card check; raises when refused."""
 
 MASK = "************"
-
-
-def node_code(lg_code: str) -> str:
-    """The node (municipality) that keeps an address's register: a 政令指定都市's ward → the city."""
-    for j in KNOWN.values():
-        if lg_code == j.lg_code or lg_code in j.ward_codes:
-            return j.lg_code
-    return lg_code
 
 
 @dataclass(frozen=True)
@@ -151,7 +144,8 @@ class TransferService:
         return cert
 
     def receive_notice(self, notice: tr.MoveInNotice, *, caller_lg_code: str) -> list[int]:
-        """転入通知 (住基法9条1項): record 転出確定 on each 除票 named; once per notice.  Returns the events."""
+        """転入通知 (住基法9条1項): record 転出確定 on each 除票 named; once per notice, in the sender's
+        通知番号 order (:mod:`juki.net.movein`).  Returns the events."""
         notice.check()
         if caller_lg_code != notice.from_lg_code or notice.to_lg_code != self.lg_code:
             raise Forbidden(Problem("from_lg_code", "NET-6/caller", "転入通知の送信元・宛先が通信相手と一致しません。",
@@ -163,15 +157,24 @@ class TransferService:
         if done is not None:
             return list(done.event_seqs)
         targets = []
-        with self.store.read() as r:
-            for i, code in enumerate(notice.juminhyo_codes):
-                pid = r.person_id_by_juminhyo_code(code)
-                p = r.person_current(pid) if pid else None
-                if p is None or p.removal_reason is not RemovalReason.MOVE_OUT or p.is_resident:
-                    raise NotFound(Problem(f"juminhyo_codes[{i}]", "NET-6/not-moved-out",
-                                           "この住民票コードの転出による除票はありません。",
-                                           "There is no record removed by a move-out with this resident record code."))
-                targets.append(p)
+        try:
+            self._in_order(notice.from_lg_code, notice.seq)
+            with self.store.read() as r:
+                for i, code in enumerate(notice.juminhyo_codes):
+                    pid = r.person_id_by_juminhyo_code(code)
+                    p = r.person_current(pid) if pid else None
+                    if p is None or p.removal_reason is not RemovalReason.MOVE_OUT or p.is_resident:
+                        raise NotFound(Problem(f"juminhyo_codes[{i}]", "NET-6/not-moved-out",
+                                               "この住民票コードの転出による除票はありません。",
+                                               "There is no record removed by a move-out with this resident record code."))
+                    targets.append(p)
+        except (NotFound, Conflict) as e:
+            with self.store.engine.begin() as conn:
+                self._record(conn, user_id=f"node:{caller_lg_code}", terminal="", action="move_in_notice.receive",
+                             outcome="denied", subjects=[],
+                             detail={"event_ref": notice.event_ref, "seq": notice.seq, "rule": e.problems[0].rule,
+                                     "juminhyo_codes": list(notice.juminhyo_codes)})
+            raise
         seqs = []
         for p in targets:
             if p.move_out_confirmed:  # confirmed by an earlier, interrupted delivery of this notice
@@ -185,10 +188,49 @@ class TransferService:
             )
             seqs.append(seq)
         with self.store.engine.begin() as conn:
+            self._taken(conn, notice.from_lg_code, notice.seq)
             conn.execute(move_in_notices_received.insert().values(
                 from_lg_code=notice.from_lg_code, event_ref=notice.event_ref, juminhyo_codes=list(notice.juminhyo_codes),
                 event_seqs=seqs, received_at=self.clock()))
+            self._record(conn, user_id=f"node:{caller_lg_code}", terminal="", action="move_in_notice.receive",
+                         subjects=[p.person_id for p in targets],
+                         detail={"event_ref": notice.event_ref, "seq": notice.seq, "event_seqs": seqs})
         return seqs
+
+    def receive_skip(self, skip: tr.MoveInNoticeSkip, *, caller_lg_code: str) -> None:
+        """The sender's operator skipped 転入通知 ``skip.seq``: record it (audited) and take the next."""
+        if caller_lg_code != skip.from_lg_code or skip.to_lg_code != self.lg_code:
+            raise Forbidden(Problem("from_lg_code", "NET-6/caller", "転入通知の送信元・宛先が通信相手と一致しません。",
+                                    "The notice's sender or addressee is not this exchange's."))
+        with self.store.engine.connect() as conn:
+            if conn.execute(sa.select(move_in_notices_received.c.id).where(
+                    move_in_notices_received.c.from_lg_code == skip.from_lg_code,
+                    move_in_notices_received.c.event_ref == f"skip:{skip.seq}")).first() is not None:
+                return
+        self._in_order(skip.from_lg_code, skip.seq)
+        with self.store.engine.begin() as conn:
+            self._taken(conn, skip.from_lg_code, skip.seq)
+            conn.execute(move_in_notices_received.insert().values(
+                from_lg_code=skip.from_lg_code, event_ref=f"skip:{skip.seq}", juminhyo_codes=[], event_seqs=[],
+                received_at=self.clock()))
+            self._record(conn, user_id=f"node:{caller_lg_code}", terminal="", action="move_in_notice.skipped",
+                         subjects=[], detail={"seq": skip.seq, "event_ref": skip.event_ref, "by": skip.skipped_by,
+                                              "reason": skip.reason})
+
+    def _in_order(self, sender: str, seq: int) -> None:
+        if not seq:  # an unnumbered notice (from a node before 通知番号): taken as it comes
+            return
+        with self.store.engine.begin() as conn:
+            if not take_in_order(conn, sender, seq, self.clock()):
+                raise Conflict(Problem("seq", "NET-6/order", f"転入通知の通知番号 {seq} は既に別の通知で使われています。",
+                                       f"Move-in notice number {seq} was already used by another notice."))
+
+    def _taken(self, conn: sa.Connection, sender: str, seq: int) -> None:
+        if seq:
+            if not take_in_order(conn, sender, seq, self.clock()):
+                raise Conflict(Problem("seq", "NET-6/order", f"転入通知の通知番号 {seq} は既に受けています。",
+                                       f"Move-in notice number {seq} was already taken."))
+            mark_taken(conn, sender, seq, self.clock())
 
     # --- the new municipality --------------------------------------------------------------------
 
@@ -305,10 +347,7 @@ class TransferService:
             entered = self._entered(seq)
             now = self.clock()
             with self.store.engine.begin() as conn:
-                notice = tr.MoveInNotice(self.lg_code, cert.from_lg_code, tuple(p.juminhyo_code for p in entered),
-                                         entered[0].address, entered[0].address_since, f"{self.lg_code}:{seq}").check()
-                enqueue(conn, kind="move_in_notice", peer=cert.from_lg_code, dedupe_key=f"move_in_notice:{self.lg_code}:{seq}",
-                        payload=to_json(notice), now=now)
+                enqueue_notice(conn, sender=self.lg_code, peer=cert.from_lg_code, event_seq=seq, persons=entered, now=now)
                 if row.card_serial and any(p.juminhyo_code == row.juminhyo_code for p in entered):
                     report_card_event(conn, CardNotice(CardEvent.CONTINUE, row.card_serial, row.juminhyo_code,
                                                        self.lg_code, self.today()),
@@ -375,6 +414,12 @@ RULES = {"moveout_certificate": allow(Tier.MUNICIPALITY), "move_in_notice": allo
 PURGE_EVERY = dt.timedelta(hours=1)
 
 
+def skip_from_json(data: Any) -> tr.MoveInNoticeSkip:
+    result = from_json(tr.MoveInNoticeSkip, data, "skip")
+    assert isinstance(result, tr.MoveInNoticeSkip)
+    return result
+
+
 def request_from_json(data: Any) -> tr.CertificateRequest:
     result = from_json(tr.CertificateRequest, data, "")
     assert isinstance(result, tr.CertificateRequest)
@@ -395,7 +440,7 @@ def former_of(node: Node) -> Former:
 
 def send_of(node: Node) -> Callable[[str, str, dict[str, Any], str], None]:
     def send(kind: str, peer: str, payload: dict[str, Any], dedupe_key: str) -> None:
-        if kind == "move_in_notice":
+        if kind == MOVE_IN_NOTICE:
             call(node, peer, "/net/v1/transfer/move-in-notice", payload)
         elif kind == "card_event":
             call(node, NATIONAL_CODE, "/net/v1/cards/events", {"notice": payload, "dedupe_key": dedupe_key})
@@ -417,8 +462,14 @@ def router(node: Node) -> APIRouter:
     @r.post("/move-in-notice", name="move_in_notice", summary="転入通知（転出確定の記録）")
     async def move_in_notice(request: Request) -> dict[str, Any]:
         peer = peer_of(request)
-        notice = notice_from_json(await json_body(request))
-        seqs = await asyncio.to_thread(services(node).transfer.receive_notice, notice, caller_lg_code=peer.identity.code)
+        body = await json_body(request)
+        transfer = services(node).transfer
+        if isinstance(body, dict) and set(body) == {"skip"}:
+            skip = skip_from_json(body["skip"])
+            await asyncio.to_thread(transfer.receive_skip, skip, caller_lg_code=peer.identity.code)
+            return {"event_seqs": [], "skipped": skip.seq}
+        notice = notice_from_json(body)
+        seqs = await asyncio.to_thread(transfer.receive_notice, notice, caller_lg_code=peer.identity.code)
         return {"event_seqs": seqs}
 
     return r

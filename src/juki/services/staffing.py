@@ -23,6 +23,7 @@ DEMO_STAFF: tuple[tuple[str, str, str, str], ...] = (
     ("viewer", "照会　三郎", SECTION, "viewer"),
     ("auditor", "監査　四郎", "*", "auditor"),
     ("admin", "管理　五郎", "*", "system_admin"),
+    ("teikyo", "提供　六子", SECTION, "provision_officer"),  # the prefecture's 本人確認情報提供担当 (PRF-5..7)
 )
 DEMO_TERMINALS = (("T001", "窓口端末1"), ("T002", "窓口端末2"))
 
