@@ -14,7 +14,7 @@ SQLite, ``<table>_no_update_delete`` / ``_no_truncate`` on PostgreSQL).
 
 from __future__ import annotations
 
-from juki.adapters.db.append_only import append_only_ddl
+from juki.adapters.db.append_only import append_only_ddl, pg_guard_function
 
 from .schema import AUDIT_INSERT_ONLY, AUDIT_PURGEABLE
 
@@ -25,18 +25,9 @@ _APPROVED_PURGE_COVERS_OLD = (
     "WHERE OLD.seq <= r.upto_seq)"
 )
 
-PG_GUARD_FUNCTION = f"""
-CREATE OR REPLACE FUNCTION juki_audit_guard() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'DELETE' AND {_APPROVED_PURGE_COVERS_OLD} THEN
-        RETURN OLD;
-    END IF;
-    RAISE EXCEPTION 'juki: % is append-only', TG_TABLE_NAME
-        USING HINT = 'the audit log is only ever appended to; deletion needs an approved retention purge';
-END
-$$
-"""
+PG_GUARD_FUNCTION = pg_guard_function(
+    "juki_audit_guard", _APPROVED_PURGE_COVERS_OLD,
+    "the audit log is only ever appended to; deletion needs an approved retention purge")
 
 
 def audit_guard_ddl(dialect: str) -> list[str]:

@@ -9,22 +9,16 @@ younger than the retention period through juki.  On PostgreSQL TRUNCATE is refus
 
 from __future__ import annotations
 
+from juki.adapters.db.append_only import pg_guard_function
+
 GUARDED: tuple[str, ...] = ("provision_log", "provision_log_subjects")
 
 _MESSAGE = "juki: %s rows are kept 7 years and never changed (PRF-6)"
 
-PG_FUNCTION = """
-CREATE OR REPLACE FUNCTION juki_provision_log_guard() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'DELETE' AND EXISTS (SELECT 1 FROM provision_purge_active a WHERE OLD.at < a.cutoff) THEN
-        RETURN OLD;
-    END IF;
-    RAISE EXCEPTION 'juki: % rows are kept 7 years and never changed (PRF-6)', TG_TABLE_NAME
-        USING HINT = 'only the retention purge deletes rows older than the retention period';
-END
-$$
-"""
+PG_FUNCTION = pg_guard_function(
+    "juki_provision_log_guard", "EXISTS (SELECT 1 FROM provision_purge_active a WHERE OLD.at < a.cutoff)",
+    "only the retention purge deletes rows older than the retention period",
+    "juki: % rows are kept 7 years and never changed (PRF-6)")
 
 
 def provision_guard_ddl(dialect: str) -> list[str]:

@@ -36,6 +36,24 @@ $$
 """
 
 
+def pg_guard_function(name: str, allow_delete_when: str, hint: str, message: str = "juki: % is append-only") -> str:
+    """A plpgsql trigger function ``name()`` that lets a DELETE through when ``allow_delete_when`` (SQL over
+    ``OLD``) holds and otherwise raises ``message`` (``%`` is the table's name) with ``hint``: the guard of
+    a table whose rows only an approved purge may delete (audit log, provision log, register history)."""
+    return f"""
+CREATE OR REPLACE FUNCTION {name}() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' AND {allow_delete_when} THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION '{message}', TG_TABLE_NAME
+        USING HINT = '{hint}';
+END
+$$
+"""
+
+
 def append_only_ddl(dialect: str, tables: Iterable[str] = APPEND_ONLY_TABLES) -> list[str]:
     """The statements that create the guards for ``tables`` on ``dialect`` ('sqlite' or 'postgresql')."""
     stmts: list[str] = []

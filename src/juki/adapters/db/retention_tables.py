@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from .append_only import append_only_ddl
+from .append_only import append_only_ddl, pg_guard_function
 from .schema import ID, UTCDateTime
 
 metadata = sa.MetaData(
@@ -73,18 +73,9 @@ _APPROVED_PURGE_COVERS_OLD = (
     "WHERE i.person_id = OLD.person_id AND OLD.version_no <= i.upto_version)"
 )
 
-PG_GUARD_FUNCTION = f"""
-CREATE OR REPLACE FUNCTION juki_person_versions_guard() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'DELETE' AND {_APPROVED_PURGE_COVERS_OLD} THEN
-        RETURN OLD;
-    END IF;
-    RAISE EXCEPTION 'juki: % is append-only', TG_TABLE_NAME
-        USING HINT = 'the register never updates or deletes recorded rows; only an approved retention purge deletes';
-END
-$$
-"""
+PG_GUARD_FUNCTION = pg_guard_function(
+    "juki_person_versions_guard", _APPROVED_PURGE_COVERS_OLD,
+    "the register never updates or deletes recorded rows; only an approved retention purge deletes")
 
 
 def retention_guard_ddl(dialect: str) -> list[str]:
