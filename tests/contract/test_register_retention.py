@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from juki.adapters.db.retention_tables import register_purge_active, register_purge_items, register_purges
-from juki.adapters.db.store import Store
+from juki.adapters.db.store import SearchCriteria, Store
 from juki.audit.log import AuditLog, AuditPolicy
 from juki.audit.verify import verify
 from juki.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -79,6 +79,18 @@ def test_plan_lists_and_counts_what_has_expired_and_writes_nothing(city: Store) 
     assert {(i.person_id, i.upto_version, i.whole) for i in plan.items} == {(pid(1), 2, True), (pid(2), 1, False)}
     assert (plan.person_count, plan.version_count, plan.whole_count) == (2, 3, 1)
     assert versions(city) == before
+
+
+def test_an_expired_removed_record_is_hidden_from_searches_until_the_purge(city: Store) -> None:
+    """REG-R5: past retention, a 除票 is out of normal work -- even a search that includes 除票 skips it --
+    while a 除票 still within retention and a resident whose old versions expired are found."""
+    at_now = Store(city.engine, city.keyring, clock=lambda: NOW)
+    found = {h.person_id for h in at_now.search(SearchCriteria(name="古川", include_removed=True))}
+    assert found == {pid(2), pid(3)}
+    assert {h.person_id for h in at_now.search(SearchCriteria(name="古川"))} == {pid(2)}
+    a_century_earlier = Store(city.engine, city.keyring, clock=lambda: NOW.replace(year=1950))
+    assert {h.person_id for h in a_century_earlier.search(
+        SearchCriteria(name="古川", include_removed=True))} == {pid(1), pid(2), pid(3)}
 
 
 def test_request_approve_execute_deletes_exactly_the_approved_list(city: Store) -> None:

@@ -162,6 +162,16 @@ def test_impossible_combinations_are_refused(d, expected):
     assert expected in refusal(RuleViolation, d)
 
 
+def test_a_removed_record_past_retention_is_not_certified():
+    """REG-R5: a 除票 removed 150 years ago or more is out of normal work; the day after, it still is in."""
+    expired = dataclasses.replace(removed(), removal_date=dt.date(1876, 11, 23))  # issued on 2026-11-23
+    assert ("persons[0].status", "REG-R5/retention") in refusal(RuleViolation, doc(K.REMOVED_COPY, persons=(expired,)))
+    assert ("persons[0].status", "REG-R5/retention") in refusal(
+        RuleViolation, doc(K.MOVE_OUT, persons=(dataclasses.replace(expired, moved_out_to=None),)))
+    kept = dataclasses.replace(expired, removal_date=dt.date(1876, 11, 24))
+    assert values(content(doc(K.REMOVED_COPY, persons=(kept,))))["removal"] == ["明治9年11月24日　転出"]
+
+
 def test_malformed_fields_are_refused_all_at_once():
     bad = refusal(InvalidInput, doc(municipality=" ", mayor="", lg_code="11002", certificate_id=""))
     assert {f for f, _ in bad} == {"municipality", "mayor", "lg_code", "certificate_id"}

@@ -40,6 +40,7 @@ from typing import Any
 
 from .errors import InvalidInput, Problem, Problems, RuleViolation
 from .model import Address, HouseholdRecord, PersonRecord, RemovalReason, Status
+from .retention import REGISTER_RETENTION_YEARS, retention_expired
 from .wareki import WarekiError, wareki, wareki_or_blank
 
 PERSONS_PER_SHEET = 4
@@ -297,6 +298,13 @@ class Document:
             elif kind is CertificateKind.REMOVED_COPY and p.status is not Status.REMOVED:
                 bad.add(field, "REG-CERT/status", "除票の写しは消除された住民票（除票）についてのみ交付します。",
                         "A 除票の写し is issued only for a removed 住民票.")
+            elif p.status is Status.REMOVED and p.removal_date is not None and retention_expired(
+                    p.removal_date, self.issued_on):
+                bad.add(field, "REG-R5/retention",
+                        f"保存期間（{REGISTER_RETENTION_YEARS}年）を経過した除票です（消除 {p.removal_date.isoformat()}）。"
+                        "通常の事務では扱えず、交付できません。",
+                        f"This 除票 is past its retention period ({REGISTER_RETENTION_YEARS} years; removed "
+                        f"{p.removal_date.isoformat()}): it is out of normal work and cannot be certified.")
             elif kind is CertificateKind.MOVE_OUT and not (
                     p.status is Status.REMOVED and p.removal_reason is RemovalReason.MOVE_OUT):
                 bad.add(field, "REG-CERT/status", "転出証明書は転出届のあった住民についてのみ交付します。",

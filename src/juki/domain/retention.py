@@ -16,6 +16,10 @@ The rule, per person, from their versions (版) in ``version_no`` order:
   resident's current 住民票 is never purged.
 
 The cutoff is ``today`` minus the retention years (29 February → 28 February).
+
+Between the day a 除票 expires and the yearly purge it is **hidden from normal work** (REG-R5: "past
+that, records are hidden from normal work, then purged"): searches do not return it, even with 除票
+included, and no certificate (除票の写し) is issued for it; :func:`retention_expired` is that test.
 """
 
 from __future__ import annotations
@@ -37,6 +41,12 @@ def years_before(day: dt.date, years: int) -> dt.date:
         return day.replace(year=day.year - years)
     except ValueError:
         return day.replace(year=day.year - years, day=28)
+
+
+def retention_expired(removed_on: dt.date, today: dt.date, years: int = REGISTER_RETENTION_YEARS) -> bool:
+    """Whether a 除票 removed (消除) on ``removed_on`` is past retention on ``today``: from then on it is
+    hidden from normal work (searches, certificates) until the yearly purge deletes it (REG-R5)."""
+    return removed_on <= years_before(today, years)
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ second person → bulk delete, every step in the audit log.
    a ``register.purge`` audit entry naming the persons.
 
 What stays: the ``events`` (異動) and ``household_versions`` rows, which belong to several persons at
-once; the audit log (its own retention, NET-11).  Honest limit: 除票 past retention are not hidden from
-searches between the day they expire and the yearly purge.
+once; the audit log (its own retention, NET-11).  Between the day a 除票 expires and the yearly purge it
+is hidden from normal work (searches, certificates: :func:`juki.domain.retention.retention_expired`).
 """
 
 from __future__ import annotations

@@ -33,10 +33,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from juki.adapters.keys import Keyring
-from juki.clock import utcnow
+from juki.clock import jst_date, utcnow
 from juki.domain.errors import Conflict, InvalidInput, NotFound, Problem, RuleViolation
 from juki.domain.events import ChangeKind, Origin, Outcome, Provenance
 from juki.domain.kana import address_key, kana_key, name_key
+from juki.domain.retention import REGISTER_RETENTION_YEARS, years_before
 from juki.domain.model import (
     HouseholdRecord,
     PersonRecord,
@@ -235,7 +236,8 @@ class SearchCriteria:
     * ``person_id``*, ``household_id``*: exact.
     * ``individual_number``*: exact, via the blind index (only for 番号利用事務 users: the caller checks).
     * ``sex``: a filter only.
-    * ``include_removed``: also 除票 (removed records).  Records voided by a 取消 are never returned.
+    * ``include_removed``: also 除票 (removed records), except those past their 150-year retention
+      (REG-R5: hidden from normal work until the yearly purge).  Records voided by a 取消 are never returned.
     * ``limit``: 1..500 (default 50).
     """
 
@@ -557,8 +559,16 @@ class Reads:
             )
         if c.sex:
             conds.append(persons.c.sex == Sex(c.sex).value)
-        statuses = [Status.RESIDENT.value] + ([Status.REMOVED.value] if c.include_removed else [])
-        conds.append(persons.c.status.in_(statuses))
+        if c.include_removed:
+            # 除票 past retention are out of normal work until the yearly purge deletes them (REG-R5)
+            cutoff = years_before(jst_date(self._ctx.clock()), REGISTER_RETENTION_YEARS)
+            pv = person_versions.c
+            within_retention = sa.exists().where(pv.person_id == persons.c.person_id,
+                                                 pv.version_no == persons.c.version_no, pv.valid_from > cutoff)
+            conds.append(sa.or_(persons.c.status == Status.RESIDENT.value,
+                                sa.and_(persons.c.status == Status.REMOVED.value, within_retention)))
+        else:
+            conds.append(persons.c.status == Status.RESIDENT.value)
         q = (
             sa.select(
                 persons.c.person_id,
