@@ -20,10 +20,15 @@ def fill_move_in(page, *, birth: str = "1980-05-01", town: str = "北一条西",
     page.fill("#f-persons-0-birth_date", birth)
     page.select_option("#f-persons-0-sex", "1")
     page.fill("#f-persons-0-relationship", "世帯主")
-    page.select_option("#f-address-lg_code", label="札幌市中央区")
+    # 郵便番号から住所を入力: the ward and the 町域 come from the postcode, and focus moves on to 丁目・番地
+    page.fill("#f-address-postcode", "0600001")
+    page.locator("[data-postcode=f-address-postcode]").click()
+    expect(page.locator("#f-address-block")).to_be_focused()
+    expect(page.locator("#f-address-town")).to_have_value("北一条西")
+    expect(page.locator("#f-address-lg_code")).to_have_value("011011")
+    expect(page.locator("#f-address-postcode-status")).to_contain_text("北海道札幌市中央区北一条西（1〜19丁目） を入力しました")
     page.fill("#f-address-town", town)
     page.fill("#f-address-block", "2丁目1番")
-    page.fill("#f-address-postcode", "0600001")
     page.fill("#f-prior_address-prefecture", "千葉県")
     page.fill("#f-prior_address-city", "千葉市中央区")
     page.fill("#f-prior_address-town", "千葉港")
@@ -235,3 +240,33 @@ def test_each_user_sees_only_what_their_rights_allow(page, site):
     logout(page)
     login(page, site, "viewer")
     assert "届出の受付" in page.locator("nav[aria-label=メインメニュー]").inner_text()
+
+
+def test_a_postcode_outside_the_city_and_one_shared_by_two_towns(page, site):
+    """CTR-1: the 前住所 (another municipality) is filled from its postcode, choosing among the 町域 that share
+    it, by keyboard; a postcode of another city is not put into this city's ward list."""
+    enrol_terminal(page, site)
+    login(page, site, "clerk")
+    page.goto(site.url + "/ui/changes/move_in/new")
+    page.fill("#f-prior_address-postcode", "068-0546")
+    page.locator("[data-postcode=f-prior_address-postcode]").click()
+    expect(page.locator("#f-prior_address-postcode-status")).to_contain_text("町域が 2 件あります")
+    first = page.get_by_role("button", name="北海道夕張市南部青葉町")
+    expect(first).to_be_focused()
+    check(page, "form-move-in-postcode-choices")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # the second 町域
+    expect(page.locator("#f-prior_address-prefecture")).to_have_value("北海道")
+    expect(page.locator("#f-prior_address-city")).to_have_value("夕張市")
+    expect(page.locator("#f-prior_address-town")).to_have_value("南部菊水町")
+    expect(page.locator("#f-prior_address-lg_code")).to_have_value("012092")
+    expect(page.locator("#f-prior_address-block")).to_be_focused()
+    # a Tokyo postcode for the new address in 札幌市: said so, nothing filled
+    page.fill("#f-address-postcode", "1000001")
+    page.locator("[data-postcode=f-address-postcode]").click()
+    expect(page.locator("#f-address-postcode-status")).to_contain_text("東京都千代田区です（この市の住所ではありません）")
+    expect(page.locator("#f-address-lg_code")).to_have_value("")
+    expect(page.locator("#f-address-town")).to_have_value("")
+    page.fill("#f-address-postcode", "9999999")
+    page.locator("[data-postcode=f-address-postcode]").click()
+    expect(page.locator("#f-address-postcode-status")).to_contain_text("郵便番号 9999999 は見つかりません")

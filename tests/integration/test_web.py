@@ -195,3 +195,29 @@ def test_the_intake_and_the_change_are_one_transaction(api):
     with api.reg.engine.connect() as c:
         assert c.execute(sa.text("SELECT count(*) FROM counter_intakes")).scalar() == 0
         assert c.execute(sa.text("SELECT count(*) FROM change_requests")).scalar() == 0
+
+
+def test_a_postcode_fills_the_address_from_japan_posts_data(api):
+    """CTR-1: 郵便番号 → 都道府県・市区町村・町域 and the 地方公共団体コード (offline data); the city's own wards are
+    marked ``local``; a malformed or unknown 郵便番号 gets an error naming the field; a viewer may not use it."""
+    b = browser(api)
+    enrol(b, api)
+    web_login(b, api, "clerk")
+    r = b.get("/ui/postcode", params={"code": "〒060-0001"})
+    assert r.status_code == 200
+    assert r.json() == {"postcode": "0600001", "areas": [
+        {"postcode": "0600001", "lg_code": "011011", "prefecture": "北海道", "city": "札幌市中央区", "town": "北一条西",
+         "note": "1〜19丁目", "local": True}]}
+    tokyo = b.get("/ui/postcode", params={"code": "1000001"}).json()["areas"]
+    assert [(a["lg_code"], a["city"], a["town"], a["local"]) for a in tokyo] == [("131016", "千代田区", "千代田", False)]
+    shared = b.get("/ui/postcode", params={"code": "0680546"}).json()["areas"]  # one 郵便番号, two 町域
+    assert [a["town"] for a in shared] == ["南部青葉町", "南部菊水町"]
+    for code, status in (("06000", 422), ("abcdefg", 422), ("9999999", 404)):
+        r = b.get("/ui/postcode", params={"code": code})
+        assert r.status_code == status
+        problem = r.json()["problems"][0]
+        assert (problem["field"], problem["rule"]) == ("postcode", "CTR-1/postcode") and problem["message_ja"] and problem["message_en"]
+    viewer = browser(api)
+    enrol(viewer, api)
+    web_login(viewer, api, "viewer")
+    assert viewer.get("/ui/postcode", params={"code": "0600001"}).status_code == 403

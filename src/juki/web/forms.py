@@ -36,6 +36,7 @@ class Field:
     autocomplete: str = "off"
     size: str = "m"  # s | m | l (input width)
     inputmode: str = ""
+    lookup: str = ""  # "postcode": a button fills the section's address fields from the 郵便番号 (juki.js)
 
 
 @dataclass(frozen=True)
@@ -104,22 +105,24 @@ def intake_section() -> Section:
 
 def local_address(prefix: str, legend: str, ctx: FormContext) -> Section:
     return Section(prefix, legend, (
+        Field(f"{prefix}.postcode", "郵便番号", hint="7桁の数字（ハイフンなし）。ボタンで区と町域を入力できます", size="s",
+              inputmode="numeric", lookup="postcode"),
         Field(f"{prefix}.lg_code", "区", "select", tuple((p.lg_code, p.city) for p in ctx.places), required=True),
         Field(f"{prefix}.town", "町域", required=True, hint="例: 北一条西"),
         Field(f"{prefix}.block", "丁目・番地・号", hint="例: 2丁目1番"),
         Field(f"{prefix}.katagaki", "方書", hint="建物名・部屋番号", size="l"),
-        Field(f"{prefix}.postcode", "郵便番号", hint="7桁の数字（ハイフンなし）", size="s", inputmode="numeric"),
     ))
 
 
 def outside_address(prefix: str, legend: str) -> Section:
     return Section(prefix, legend, (
+        Field(f"{prefix}.postcode", "郵便番号", hint="ボタンで都道府県から町域までと地方公共団体コードを入力できます", size="s",
+              inputmode="numeric", lookup="postcode"),
         Field(f"{prefix}.prefecture", "都道府県", required=True, size="s"),
         Field(f"{prefix}.city", "市区町村", required=True),
         Field(f"{prefix}.town", "町域", required=True),
         Field(f"{prefix}.block", "丁目・番地・号"),
         Field(f"{prefix}.katagaki", "方書", size="l"),
-        Field(f"{prefix}.postcode", "郵便番号", size="s", inputmode="numeric"),
         Field(f"{prefix}.lg_code", "地方公共団体コード", hint="6桁（転出証明書に記載）", size="s", inputmode="numeric"),
     ))
 

