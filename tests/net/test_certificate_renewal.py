@@ -4,6 +4,13 @@ certificates on both sides (the revoked ones would be refused), and the reload i
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -11,9 +18,9 @@ import pytest
 from cryptography import x509
 
 from juki.net.network import Network
-from juki.net.pki import NodeIdentity, Tier, serial_text
+from juki.net.pki import NATIONAL_CODE, NodeIdentity, Tier, serial_text
 
-from .support import Served, audit_rows, specs
+from .support import Served, audit_rows, specs, wait_until
 
 SAPPORO, HOKKAIDO = "011002", "010006"
 
@@ -66,3 +73,39 @@ def test_a_renewed_certificate_is_used_without_a_restart(tmp_path: Path, capsys:
     assert main(["net", "reload", "--node", str(net.dir(SAPPORO))]) == 0
     assert f"municipality:{SAPPORO}" in capsys.readouterr().out
     assert main(["net", "reload", "--node", str(net.dir(HOKKAIDO))]) == 1  # cert.pem now names 千葉県
+
+
+def test_sighup_makes_a_running_node_take_its_renewed_certificate(tmp_path: Path) -> None:
+    """``juki net reload --pid`` (SIGHUP) reloads a node served by ``juki serve`` in its own process, with no
+    connection to notice the renewal: the national server, alone and idle, logs and audits the reload only
+    after the signal."""
+    net = Network(tmp_path / "net", specs(("national", NATIONAL_CODE, "機構"))).build()
+    node_dir = net.dir(NATIONAL_CODE)
+    observer = net.node(NATIONAL_CODE)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUKI_")}
+    proc = subprocess.Popen([sys.executable, "-m", "juki.cli.main", "serve", "--role", "national", "--node", str(node_dir)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    try:
+        def listening() -> bool:  # the SIGHUP handler is installed before the node listens
+            assert proc.poll() is None, "".join(lines)
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", observer.config.port)) == 0
+
+        wait_until(listening, what="the national node")
+        new = net.ca.issue(NodeIdentity(Tier.NATIONAL, NATIONAL_CODE), node_dir, name="機構")
+        time.sleep(1.0)  # an idle node has no handshake to notice the new files by
+        assert not audit_rows(observer, "net.certificate.reload")
+        from juki.cli.main import main
+
+        assert main(["net", "reload", "--node", str(node_dir), "--pid", str(proc.pid)]) == 0
+        (reload,) = wait_until(lambda: audit_rows(observer, "net.certificate.reload"), what="the reload")
+        assert reload["detail"]["new_serial"] == new.serial
+        wait_until(lambda: any("certificate reloaded" in line for line in lines), what="the log line")
+        assert proc.poll() is None  # SIGHUP did not end it
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        observer.close()
