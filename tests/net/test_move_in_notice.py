@@ -77,8 +77,9 @@ def move_out(net: Network, p: Any, block: str) -> None:
                                                      "destination": hakodate_address(block)}, TODAY)
 
 
-def move_in_hakodate(net: Network, p: Any, block: str, *, carried: bool = True) -> Any:
-    """The 転入 at 函館市 with the paper 転出証明書 (its 住民票コード carried over unless ``carried`` is False)."""
+def move_in_hakodate(net: Network, p: Any, block: str, *, carried: bool = True, **prior: str) -> Any:
+    """The 転入 at 函館市 with the paper 転出証明書 (its 住民票コード carried over unless ``carried`` is False;
+    ``prior`` overrides fields of the 従前の住所 as entered)."""
     reg = node(net, SAPPORO).register
     now = reg.store.person_current(p.person_id)
     entering = person(now.name, now.name_kana, now.birth_date.isoformat(), "1")
@@ -86,7 +87,7 @@ def move_in_hakodate(net: Network, p: Any, block: str, *, carried: bool = True) 
         entering |= {"juminhyo_code": now.juminhyo_code, "individual_number": now.individual_number}
     return change(node(net, HAKODATE).register, "move_in", {
         "persons": [entering], "address": hakodate_address(block),
-        "prior_address": address(block=now.address.block)}, TODAY)
+        "prior_address": address(block=now.address.block) | prior}, TODAY)
 
 
 def confirmed(net: Network, p: Any) -> bool:
@@ -159,3 +160,22 @@ def test_an_ordinary_move_in_confirms_the_move_out_and_a_refusal_halts_the_notic
     move_in_hakodate(net, f, "10番", carried=False)
     wait_until(lambda: any(a.kind == MANUAL_KIND for a in node(net, HAKODATE).store.alerts()), what="the manual alert")
     assert len(hakodate.list(kind=KIND)) == 5 and not confirmed(net, f)
+
+    # 6. The clerk left the 従前の住所's 地方公共団体コード blank: 札幌市 is found from 北海道 札幌市中央区, and
+    #    then from the 郵便番号 alone when the city is mistyped; both notices go through.
+    g = resident(net, "函館　七郎", "ハコダテ　シチロウ", "37番")
+    move_out(net, g, "11番")
+    move_in_hakodate(net, g, "11番", lg_code="")
+    h = resident(net, "函館　八郎", "ハコダテ　ハチロウ", "38番")
+    move_out(net, h, "12番")
+    move_in_hakodate(net, h, "12番", lg_code="", city="札晃市中央区")
+    wait_until(lambda: confirmed(net, g) and confirmed(net, h), what="g and h confirmed")
+
+    # 7. Nothing tells the former municipality (no code, an unknown city, no 郵便番号): an operator alert, not silence.
+    i = resident(net, "函館　九郎", "ハコダテ　クロウ", "39番")
+    move_out(net, i, "13番")
+    move_in_hakodate(net, i, "13番", lg_code="", city="札晃市中央区", postcode="")
+    unknown = wait_until(lambda: [a for a in node(net, HAKODATE).store.alerts() if a.rule == "REG-E1/move-in-notice-to"],
+                         what="the alert for an unknown former municipality")
+    assert unknown[0].kind == MANUAL_KIND and not unknown[0].blocking and "札晃市中央区" in unknown[0].message_ja
+    assert len(hakodate.list(kind=KIND)) == 7 and not confirmed(net, i)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -79,3 +80,25 @@ def city_names(jis_codes: Iterable[str]) -> dict[str, str]:
             f"where json_extract(data, '$.jisx0402') in ({','.join('?' * len(codes))})", codes).fetchall())
     finally:
         conn.close()
+
+
+def _plain(name: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", name).split())
+
+
+def municipality_code(prefecture: str, city: str) -> str | None:
+    """The 地方公共団体コード (6 digits) of a 市区町村 named as an address names it: Japan Post's name
+    (札幌市中央区, 足柄上郡大井町), or without its 郡 (大井町) when that is unique in the prefecture; width and
+    spaces ignored.  None when it is unknown or ambiguous."""
+    pref, name = _plain(prefecture), _plain(city)
+    if not pref or not name:
+        return None
+    conn = _connect()
+    try:
+        rows = conn.execute("select distinct json_extract(data, '$.jisx0402'), city from postal_data "
+                            "where prefecture = ?", (pref,)).fetchall()
+    finally:
+        conn.close()
+    exact = {jis for jis, c in rows if _plain(c) == name}
+    found = exact or {jis for jis, c in rows if _plain(c).endswith(name) and "郡" in _plain(c)[: -len(name)]}
+    return with_lg_check_digit(found.pop()) if len(found) == 1 else None

@@ -14,7 +14,9 @@ former one a 転入通知; on it the former municipality completes its side of t
   reports; never the 個人番号 (001 別添1-6 ⑤: 特定個人情報を含まない).  A 転入 entered without any carried
   住民票コード (a new code was issued) names no one the former municipality could find: it is not sent
   but raises an operator alert (:data:`MANUAL_KIND`), so the notice is made by hand and nothing is
-  silently dropped;
+  silently dropped.  The former municipality is the 従前の住所's 地方公共団体コード; when the clerk left it
+  blank it is found from the 都道府県 and 市区町村 (or the 郵便番号), and when nothing tells, an operator
+  alert says so (:func:`former_municipality`): a 転入 is never left without its notice unnoticed;
 * **order** -- each notice gets the next 通知番号 (``seq``) of its (sender, addressee) pair, in the
   transaction that records it (:func:`next_seq`, a locked counter in ``net_cursors``).  The sender
   delivers each addressee's notices one at a time in that order (:mod:`juki.net.deliveries`,
@@ -36,10 +38,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from juki.adapters import postcodes
 from juki.adapters.db.schema import change_requests
 from juki.domain import transfer as tr
 from juki.domain.errors import Conflict, Problem
-from juki.domain.model import PersonRecord, to_json
+from juki.domain.model import Address, PersonRecord, to_json
 from juki.domain.municipalities import KNOWN
 
 from .deliveries import enqueue
@@ -56,6 +59,19 @@ def node_code(lg_code: str) -> str:
         if lg_code == j.lg_code or lg_code in j.ward_codes:
             return j.lg_code
     return lg_code
+
+
+def former_municipality(prior: Address) -> str | None:
+    """The 地方公共団体コード of the 従前の住所's municipality: as entered from the 転出証明書, else found from its
+    都道府県 and 市区町村 names, else from its 郵便番号 (Japan Post's data, :mod:`juki.adapters.postcodes`);
+    None when none of them tells."""
+    if prior.lg_code:
+        return prior.lg_code
+    by_name = postcodes.municipality_code(prior.prefecture, prior.city)
+    if by_name:
+        return by_name
+    by_post = {a.lg_code for a in postcodes.lookup(prior.postcode)} if prior.postcode else set()
+    return by_post.pop() if len(by_post) == 1 else None
 
 
 def sent_cursor(peer: str) -> str:
@@ -123,9 +139,20 @@ def notice_for_intake(conn: Connection, *, sender: str, event: Any, people: list
     ids = list(details.get("person_ids") or [])
     entered = [p for i in ids for p in people if p.person_id == i]
     prior = entered[0].address_before_move_in if entered else None
-    if prior is None or prior.country or not prior.lg_code:
+    if prior is None or prior.country:  # no 従前の住所, or 国外からの転入: nobody to notify
         return None
-    peer = node_code(prior.lg_code)
+    lg_code = former_municipality(prior)
+    if lg_code is None:
+        alert(conn, scope=f"{KIND}:unknown", ref=str(event.seq), kind=MANUAL_KIND, blocking=False,
+              rule="REG-E1/move-in-notice-to",
+              ja=f"異動 {event.seq}（転入）の従前の住所（{prior.prefecture}{prior.city}）から転出地の市町村を特定できないため、"
+                 "転入通知を自動で送れません。従前の住所を確認し、転出地へ手作業で通知してください。",
+              en=f"Change {event.seq} (move-in): the former municipality cannot be told from the previous address "
+                 f"({prior.prefecture}{prior.city}), so the move-in notice cannot be sent automatically: check the "
+                 "address and notify the former municipality by hand.",
+              detail={"event_seq": int(event.seq), "persons": len(entered)})
+        return None
+    peer = node_code(lg_code)
     if peer == sender:
         return None
     carried = carried_codes(conn, event.request_id, special=False, persons=entered)
