@@ -356,3 +356,48 @@ def test_font_cache_changes_nothing_in_the_output(renderer):
         fontcache.install()
     assert fontcache.STATUS == "installed"
     assert renderer.render(document, qr="JKC1:x:{}") == without
+
+
+def image_count(pdf: bytes) -> int:
+    d = pdfium.PdfDocument(pdf)
+    try:
+        return len(list(d[0].get_objects(filter=[pdfium_raw.FPDF_PAGEOBJ_IMAGE])))
+    finally:
+        d.close()
+
+
+def test_a_configured_official_seal_image_is_printed_instead_of_the_drawn_one(tmp_path, monkeypatch, capsys) -> None:
+    """JUKI_KOIN_IMAGE: the municipality's 公印 (a PNG) is printed beside the issuer in place of the drawn
+    「札幌市長之印」; an unusable file is refused naming the setting."""
+    from juki.adapters.pdf import render as render_module
+    from juki.adapters.pdf.render import KoinImageError, load_koin_image
+
+    from ..certificate_samples import SEAL_PNG
+
+    path = tmp_path / "koin.png"
+    path.write_bytes(SEAL_PNG)
+    d = doc(K.CODE_NOTICE)
+    drawn = Renderer().render(d)
+    printed = Renderer(koin_png=load_koin_image(path)).render(d)
+    assert "長札之幌印市" in flat(pages_text(drawn)[0])  # the drawn seal's grid, read row by row
+    assert "之" not in flat(pages_text(printed)[0]) and "札幌市長秋元克広" in flat(pages_text(printed)[0])
+    assert image_count(printed) == image_count(drawn) + 1
+    # the process-wide renderer takes it from the environment
+    monkeypatch.setenv("JUKI_KOIN_IMAGE", str(path))
+    monkeypatch.setattr(render_module, "_default", None)
+    assert render_module.default_renderer()._koin_uri
+    monkeypatch.setattr(render_module, "_default", None)
+    # refusals name the setting and say why
+    (tmp_path / "koin.gif").write_bytes(b"GIF89a" + bytes(40))
+    (tmp_path / "huge.png").write_bytes(SEAL_PNG[:16] + (5000).to_bytes(4, "big") * 2 + SEAL_PNG[24:])
+    for name, why in (("missing.png", "読めません"), ("koin.gif", "PNG"), ("huge.png", "2000 画素")):
+        with pytest.raises(KoinImageError) as refused:
+            load_koin_image(tmp_path / name)
+        assert "JUKI_KOIN_IMAGE" in str(refused.value) and why in str(refused.value)
+    # `juki serve` refuses to start with an unusable one, rather than failing at the first certificate
+    from juki.cli.main import main
+
+    monkeypatch.setenv("JUKI_KOIN_IMAGE", str(tmp_path / "koin.gif"))
+    assert main(["serve"]) == 2
+    assert "JUKI_KOIN_IMAGE" in capsys.readouterr().err
+    monkeypatch.setattr(render_module, "_default", None)

@@ -68,6 +68,20 @@ def cmd_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _koin_ok() -> bool:
+    """A configured 公印 image (JUKI_KOIN_IMAGE) is checked before serving, not at the first certificate."""
+    if not os.environ.get("JUKI_KOIN_IMAGE", "").strip():
+        return True
+    from juki.adapters.pdf.render import KoinImageError, default_renderer
+
+    try:
+        default_renderer()
+    except KoinImageError as e:
+        print(e, file=sys.stderr)
+        return False
+    return True
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     if args.role:  # a 住基ネット node (juki.net): its own directory, database and certificate
         from juki.cli.net import cmd_serve_role
@@ -78,6 +92,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from juki.adapters.db.migrate import upgrade
     from juki.api.app import create_app
 
+    if not _koin_ok():
+        return 2
     reg = _register()
     upgrade(reg.settings.database_url)
     print(f"juki ({reg.jurisdiction.name}) を起動します: http://{args.host}:{args.port}/", flush=True)

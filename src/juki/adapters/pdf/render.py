@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import base64
 import math
+import os
 import re
+import struct
 import threading
 from dataclasses import dataclass
 from importlib import resources
@@ -31,7 +33,7 @@ import weasyprint  # type: ignore[import-untyped]
 import zxingcpp
 from weasyprint.text.fonts import FontConfiguration  # type: ignore[import-untyped]
 
-from juki.domain.certificates import CertificateKind, Content, Document, Line, Sheet, content
+from juki.domain.certificates import PNG_SIGNATURE, CertificateKind, Content, Document, Line, Sheet, content
 
 from . import fontcache, fontsubset
 from .png import png
@@ -80,6 +82,37 @@ def _koin(municipality: str) -> list[list[str]]:
     cols = max(1, math.ceil(len(text) / 3))
     columns = [text[i * 3:(i + 1) * 3].ljust(3, "　") for i in range(cols)]
     return [[columns[c][r] for c in reversed(range(cols))] for r in range(3)]
+
+
+KOIN_ENV = "JUKI_KOIN_IMAGE"
+KOIN_MAX_BYTES = 1_000_000
+KOIN_MAX_PIXELS = 2000
+
+
+class KoinImageError(ValueError):
+    """The configured 公印 image cannot be used (the message names the setting, in Japanese and English)."""
+
+
+def load_koin_image(path: str | os.PathLike[str]) -> bytes:
+    """The municipality's 公印 (市区町村長の職印) as a PNG to print beside the issuer line instead of the drawn
+    「○○市長之印」: at most :data:`KOIN_MAX_BYTES` and :data:`KOIN_MAX_PIXELS` pixels a side.  Raises
+    :class:`KoinImageError` naming ``JUKI_KOIN_IMAGE`` and the rule."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(KOIN_MAX_BYTES + 1)
+    except OSError as e:
+        raise KoinImageError(f"{KOIN_ENV}: 公印の画像を読めません（{path}: {e.strerror}） / cannot read the official "
+                             f"seal image ({path}: {e.strerror})") from e
+    if len(data) > KOIN_MAX_BYTES:
+        raise KoinImageError(f"{KOIN_ENV}: 公印の画像は {KOIN_MAX_BYTES // 1000} KB 以下にしてください / the official seal "
+                             f"image must be at most {KOIN_MAX_BYTES // 1000} KB")
+    if not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR" or len(data) < 24:
+        raise KoinImageError(f"{KOIN_ENV}: 公印の画像は PNG にしてください / the official seal image must be a PNG")
+    width, height = struct.unpack(">II", data[16:24])
+    if not (0 < width <= KOIN_MAX_PIXELS and 0 < height <= KOIN_MAX_PIXELS):
+        raise KoinImageError(f"{KOIN_ENV}: 公印の画像は一辺 {KOIN_MAX_PIXELS} 画素以下にしてください（{width}×{height}） / "
+                             f"the official seal image must be at most {KOIN_MAX_PIXELS} pixels a side ({width}x{height})")
+    return data
 
 
 def qr_png(text: str) -> bytes:
@@ -148,10 +181,13 @@ class Renderer:
     WeasyPrint's font configuration is not safe to share between threads at once, so rendering is
     serialized per renderer; run one renderer per process for parallel work."""
 
-    def __init__(self, *, font_cache: bool = True, common_subset: bool = True, lean_ua: bool = True) -> None:
+    def __init__(self, *, font_cache: bool = True, common_subset: bool = True, lean_ua: bool = True,
+                 koin_png: bytes | None = None) -> None:
         """``common_subset`` prints with :mod:`~juki.adapters.pdf.fontsubset`'s font stack and ``lean_ua``
         with :func:`ua_stylesheet`; both (and ``font_cache``) change the speed only, never the output
-        (tests compare)."""
+        (tests compare).  ``koin_png`` is the 公印 to print (:func:`load_koin_image`); without it the
+        「○○市長之印」 is drawn in red."""
+        self._koin_uri = _data_uri("image/png", koin_png) if koin_png else ""
         templates = resources.files("juki.adapters.pdf") / "templates"
         self._env = jinja2.Environment(autoescape=True, trim_blocks=False, lstrip_blocks=False,
                                        undefined=jinja2.StrictUndefined)
@@ -177,6 +213,7 @@ class Renderer:
         sheets = [_sheet_view(s, i == len(c.sheets) - 1) for i, s in enumerate(c.sheets)]
         qr_uri = _data_uri("image/png", qr_png(qr)) if qr else ""
         page = self._template.render(c=c, sheets=sheets, qr_uri=qr_uri, seal_uri=seal_uri, koin=_koin(document.municipality),
+                                     koin_uri=self._koin_uri, koin_alt=f"{document.municipality}長之印",
                                      notice=document.kind is CertificateKind.CODE_NOTICE)
         return _BETWEEN_TAGS.sub("><", page)  # no whitespace-only text nodes: fewer boxes to lay out
 
@@ -203,7 +240,8 @@ def default_renderer() -> Renderer:
     global _default
     with _default_lock:
         if _default is None:
-            _default = Renderer()
+            koin = os.environ.get(KOIN_ENV, "").strip()
+            _default = Renderer(koin_png=load_koin_image(koin) if koin else None)
         return _default
 
 
