@@ -322,3 +322,90 @@ def test_migration_creates_exactly_the_retention_tables_and_downgrades_to_the_pl
     finally:
         engine.dispose()
     upgrade(database_url)
+
+
+# --- 整合性確認 after a purge (NET-10, PRF-9) -------------------------------------------------------
+
+
+@pytest.fixture
+def tiers(database_url: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[dict[str, Node], Clock]]:
+    """札幌市 (its register and CS), 北海道 and the national server, each on its own database of the test's
+    engine, on one clock."""
+    import contextlib
+
+    from ..conftest import _create_pg_database
+
+    clock = Clock(jst(2026, 4, 20, 10))
+    with contextlib.ExitStack() as stack:
+        if database_url.startswith("sqlite"):
+            urls = [database_url, f"sqlite:///{tmp_path / 'p.db'}", f"sqlite:///{tmp_path / 'n.db'}"]
+        else:
+            urls = [database_url] + [stack.enter_context(contextlib.contextmanager(_create_pg_database)(request))
+                                     for _ in range(2)]
+        nodes = {k: Node(NodeConfig(dir=tmp_path / k, role=role, code=code, database_url=url), clock=clock)
+                 for (k, role, code), url in zip((("m", Tier.MUNICIPALITY, SAPPORO), ("p", Tier.PREFECTURE, HOKKAIDO),
+                                                  ("n", Tier.NATIONAL, "000000")), urls, strict=True)}
+        for node in nodes.values():
+            node.migrate()
+        try:
+            yield nodes, clock
+        finally:
+            for node in nodes.values():
+                node.close()
+
+
+def test_a_removed_person_purged_at_the_prefecture_and_the_national_server_is_no_difference_for_the_cs(
+        tiers: tuple[dict[str, Node], Clock]) -> None:
+    """The CS (and the register, whose REG-R5 purge needs an approval and may lag years) still holds the
+    消除者; the prefecture and 機構 deleted it by themselves.  Removed records take part in neither side's
+    comparison, so the check stays consistent; a current record missing at a tier is still found."""
+    from juki.domain import merkle as mk
+    from juki.net.consistency import compare, node_records
+    from juki.net.services import services
+
+    from ..net.changes import death, move_in
+    from ..unit.registry import person
+
+    nodes, clock = tiers
+    m, p, n = nodes["m"], nodes["p"], nodes["n"]
+    day = dt.date(2026, 4, 20)
+    gone = move_in(m.register, day, person("消除　太郎", "ショウジョ　タロウ", "1940-01-01", individual_number=NUMBER,
+                                             honseki="北海道札幌市中央区北一条西二丁目1番地", hittosha="消除　太郎"))
+    move_in(m.register, day, person("現存　花子", "ゲンゾン　ハナコ", "1980-02-02", "2",
+                                    honseki="北海道札幌市中央区北一条西二丁目1番地", hittosha="現存　花子"))
+    (dead,) = gone.outcome.persons
+    death(m.register, dead.person_id, gone.outcome.households[0].household_id, day)
+    m.intake.run()
+    for sender, receiver in ((m, p), (p, n)):
+        with receiver.engine.begin() as conn:
+            receiver.store.receive(conn, sender.code, sender.store.outbound_after(0, 1000))
+        receiver.applier.drain()
+
+    def check(peer: Node, file: RecordFile) -> object:
+        return compare(SAPPORO, peer.code, node_records(m, SAPPORO, file=file), services(peer).sessions.answer, file=file)
+
+    for peer in (p, n):
+        for file in RecordFile:
+            assert check(peer, file).consistent  # type: ignore[attr-defined]
+
+    clock.now = jst(2028, 4, 21, 2)
+    for peer in (p, n):
+        run = retention(peer, years=1).run()  # both tiers keep both files (the 附票 too)
+        assert {f: c["records"] for f, c in run.counts.items()} == {"identity": 1, "fuhyo": 1}
+    code = dead.juminhyo_code
+    for peer in (p, n):
+        assert peer.store.record_of(RecordFile.IDENTITY, code) is None
+    kept = m.store.record_of(RecordFile.IDENTITY, code)
+    assert kept is not None and kept.state == "removed"  # the CS still has the 消除者 (its file is not purged here)
+    for peer in (p, n):
+        for file in RecordFile:
+            report = check(peer, file)
+            assert report.consistent and report.local_count == report.remote_count, (peer.code, file)  # type: ignore[attr-defined]
+
+    # a current record missing at a tier is still a difference (the rule drops only removed records)
+    with m.engine.connect() as conn:
+        living = next(r for r in m.store.fingerprint(conn, RecordFile.IDENTITY) if r[1] == "current")[0]
+    with p.engine.begin() as conn:
+        conn.execute(sa.delete(net_records).where(net_records.c.juminhyo_code == living))
+    (finding,) = check(p, RecordFile.IDENTITY).findings  # type: ignore[attr-defined]
+    assert (finding.juminhyo_code, finding.kind) == (living, mk.DifferenceKind.MISSING_REMOTE)
