@@ -409,3 +409,56 @@ def test_a_removed_person_purged_at_the_prefecture_and_the_national_server_is_no
         conn.execute(sa.delete(net_records).where(net_records.c.juminhyo_code == living))
     (finding,) = check(p, RecordFile.IDENTITY).findings  # type: ignore[attr-defined]
     assert (finding.juminhyo_code, finding.kind) == (living, mk.DifferenceKind.MISSING_REMOTE)
+
+
+# --- the CLI -----------------------------------------------------------------------------------------
+
+
+def test_the_cli_plans_runs_and_lists_on_the_nodes_clock(database_url: str, tmp_path: Path, clock: Clock,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """``juki net retention`` on the node directory (the real clock: today, 1870's notices have expired)."""
+    from juki.cli.main import main
+
+    config = NodeConfig(dir=tmp_path / "p", role=Tier.PREFECTURE, code=HOKKAIDO, database_url=database_url)
+    config.save()
+    node = Node(config, clock=clock)
+    node.migrate()
+    code = new_juminhyo_code(_codes)
+    try:
+        n = Notices(node, clock)
+        n.identity(jst(1870, 1, 10, 9), code, ChangeKind.MOVE_IN)
+        n.identity(jst(1871, 1, 10, 9), code, ChangeKind.MOVE_OUT, state=GONE)
+    finally:
+        node.close()
+    where = ["--node", str(tmp_path / "p")]
+    assert main(["net", "retention", "plan", *where, "--today", "2021-01-09"]) == 0
+    out = capsys.readouterr().out
+    assert "1871-01-09 以前" in out and "対象 / expired: 0 人, 履歴 0 件, 消除者 0 件" in out
+    assert main(["net", "retention", "plan", *where, "--today", "2021-01-10"]) == 0  # 150 years after the 転出
+    assert "対象 / expired: 1 人, 履歴 2 件, 消除者 1 件" in capsys.readouterr().out
+    assert main(["net", "retention", "plan", *where, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["counts"]["identity"] == {"history": 2, "records": 1}
+    assert main(["net", "retention", "run", *where, "--actor", "op1"]) == 0
+    assert "1 人, 履歴 2 件, 消除者 1 件" in capsys.readouterr().out
+    assert main(["net", "retention", "list", *where]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith("1\t") and line.endswith("\t2\t1\top1")
+    # the operator's run is audited under their name, from the CLI
+    node = Node.open(tmp_path / "p")
+    try:
+        ((subjects, detail),) = audit(node, "net.retention.purge")
+        assert subjects == [code] and detail["records"] == 1
+        with node.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT user_id, terminal FROM audit_entries WHERE action = 'net.retention.purge'")
+                                ).one() == ("op1", "CLI")
+    finally:
+        node.close()
+
+
+def test_the_cli_refuses_at_a_municipality(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from juki.cli.main import main
+
+    NodeConfig(dir=tmp_path / "m", role=Tier.MUNICIPALITY, code=SAPPORO,
+               database_url=f"sqlite:///{tmp_path / 'm.db'}").save()
+    assert main(["net", "retention", "plan", "--node", str(tmp_path / "m")]) != 0
+    assert "PRF-4/role" in capsys.readouterr().err
