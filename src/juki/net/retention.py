@@ -155,12 +155,7 @@ def _replaced_on(conn: Connection, file: str, codes: Sequence[str]) -> dict[str,
                         .group_by(old)).all()
     out: dict[str, dt.date] = {}
     for r in rows:
-        at = r.at
-        if isinstance(at, str):  # SQLite returns the aggregate of a DateTime column as text
-            at = dt.datetime.fromisoformat(at)
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=dt.UTC)
-        out[str(r.old)] = jst_date(at)
+        out[str(r.old)] = jst_date(r.at)
     return out
 
 
