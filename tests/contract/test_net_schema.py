@@ -1,5 +1,7 @@
-"""Contract: migration 0005_net builds exactly juki.net.tables on both engines, and the database refuses
-UPDATE/DELETE on the insert-only tables of the 住基ネット nodes (house rule 2)."""
+"""Contract: the net branch's migrations (0005_net, then 0011_net_retention's index) build exactly
+juki.net.tables on both engines, and the database refuses UPDATE/DELETE on the insert-only tables of the
+住基ネット nodes (house rule 2; net_history's DELETE is narrowed to retention runs, see
+test_net_retention.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ NOW = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
 
 def test_migration_creates_exactly_the_net_tables(database_url: str) -> None:
     upgrade(database_url)
-    assert "0005_net" in (current_revision(database_url) or "").split(",")
+    assert "0011_net_retention" in (current_revision(database_url) or "").split(",")  # the net branch's head
     engine = make_engine(database_url)
     try:
         assert set(tables.TABLES) <= set(sa.inspect(engine).get_table_names())
@@ -27,7 +29,7 @@ def test_migration_creates_exactly_the_net_tables(database_url: str) -> None:
             diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), tables.metadata)
         ours = [d for d in diff if not (d[0] == "remove_table" and d[1].name not in tables.TABLES)]
         ours = [d for d in ours if not (d[0] == "remove_index" and d[1].table.name not in tables.TABLES)]
-        assert ours == [], f"migration 0005_net and net/tables.py disagree: {ours}"
+        assert ours == [], f"migrations 0005_net + 0011_net_retention and net/tables.py disagree: {ours}"
     finally:
         engine.dispose()
 

@@ -13,6 +13,10 @@
                                                     an operator's decision on an alert (audited)
     juki net show JUMINHYO_CODE [--file identity|fuhyo] --actor U [--node DIR]
                                                     one person's record in the node's file (audited; 個人番号 masked)
+    juki net retention plan [--today DATE] [--json] | run --actor U [--json] | list [--limit N] [--json]
+                                                    PRF-4 at a prefecture or national node: what has expired
+                                                    (counts), delete it now (what the daily housekeeping
+                                                    does; audited), the runs so far
 
 ``--node`` defaults to ``$JUKI_NODE_DIR`` or ``./var/node``.
 """
@@ -99,6 +103,24 @@ def _print_status(s: dict[str, Any]) -> None:
             for r in last["reports"]:
                 got = r["error"] if "error" in r else (f"{r['differences']} differences" if r["differences"] else "consistent")
                 print(f"    ↔ {r['peer']} {r['file']}: {got}")
+    if "housekeeping" in s:
+        h = s["housekeeping"]
+        last = h["last_run"]
+        when = f"daily at {h['at']} JST, next {h['next_due']}" if h["next_due"] else ("timer off" if not h["at"] else
+                                                                                      f"daily at {h['at']} JST")
+        if last is None:
+            print(f"  定期処理 / housekeeping ({', '.join(h['tasks'])}): not run yet ({when})")
+        else:
+            print(f"  定期処理 / housekeeping: last {last['at']} {last['result']} (audit #{last['audit_seq']}); {when}")
+            for name, r in last["tasks"].items():
+                if "error" in r:
+                    got = r["error"]
+                elif name == "retention":
+                    got = (f"cutoff {r['cutoff']}: {r['history_rows']:,} history rows, {r['records']:,} records "
+                           f"({r['persons']:,} persons) deleted")
+                else:
+                    got = f"{r['deleted']:,} deleted"
+                print(f"    {name}: {got}")
     print(f"  open alerts: {s['alerts_open']}")
 
 
@@ -195,6 +217,59 @@ def cmd_show(args: argparse.Namespace) -> int:
     finally:
         node.close()
     print(json.dumps(view, ensure_ascii=False, indent=1, default=str))
+    return 0
+
+
+def _print_counts(counts: dict[str, dict[str, int]]) -> None:
+    from juki.domain.identity import RecordFile
+
+    for f in RecordFile:
+        c = counts.get(f.value, {"history": 0, "records": 0})
+        print(f"  {f.ja} / {f.value}: 履歴 {c['history']:,} 件 (history rows), 消除者 {c['records']:,} 件 (records)")
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    from juki.domain.errors import Problem, RuleViolation
+    from juki.net.pki import Tier
+    from juki.net.retention import NodeRetention
+
+    node = _open(args)
+    try:
+        if node.role is Tier.MUNICIPALITY:
+            raise RuleViolation(Problem("node", "PRF-4/role",
+                                        "保存期間経過後の自動消去は都道府県サーバと全国サーバの処理です（市町村の除票は juki retention）。",
+                                        "Automatic deletion past retention runs at the prefecture and national servers "
+                                        "(a municipality's 除票: juki retention)."))
+        r = NodeRetention(node.store, audit=node.audit, terminal="CLI")
+        if args.retention_command == "plan":
+            plan = r.plan(args.today)
+            if args.json:
+                print(json.dumps(plan.as_dict(), ensure_ascii=False, indent=1))
+                return 0
+            print(f"判定日 / judged on {plan.today.isoformat()}: {plan.cutoff.isoformat()} 以前に受けた通知の保存期間"
+                  f"（{plan.years} 年）が経過 (notices received on or before the cutoff have expired)")
+            print(f"対象 / expired: {len(plan.persons):,} 人, 履歴 {plan.history_rows:,} 件, 消除者 {plan.records:,} 件")
+            _print_counts(plan.counts())
+        elif args.retention_command == "run":
+            run = r.run(actor=args.actor)
+            if args.json:
+                print(json.dumps({**run.as_dict(), "persons": run.persons, "skipped": run.skipped}, ensure_ascii=False,
+                                 indent=1))
+                return 0
+            print(f"消去しました / deleted (run {run.run_id}, cutoff {run.cutoff.isoformat()}): {run.persons:,} 人, "
+                  f"履歴 {run.history_rows:,} 件, 消除者 {run.records:,} 件")
+            _print_counts(run.counts)
+            if run.skipped:
+                print(f"  判定中に更新された記録 {run.skipped} 件は次回に / {run.skipped} changed meanwhile: next run")
+        else:
+            runs = r.runs(args.limit)
+            if args.json:
+                print(json.dumps([x.as_dict() for x in runs], ensure_ascii=False, indent=1))
+            for x in runs if not args.json else []:
+                print(f"{x.run_id}\t{x.at.isoformat()}\t{x.run_on.isoformat()}\tcutoff {x.cutoff.isoformat()}\t"
+                      f"{x.history_rows}\t{x.records}\t{x.actor}")
+    finally:
+        node.close()
     return 0
 
 
@@ -302,6 +377,21 @@ def register_net_commands(subparsers: Any) -> argparse.ArgumentParser:
     w.add_argument("--file", default=RecordFile.IDENTITY.value, choices=[f.value for f in RecordFile])
     w.add_argument("--actor", required=True, help="閲覧者の利用者ID / who reads (audited)")
     w.set_defaults(func=cmd_show)
+
+    from juki.cli.audit import _date
+
+    rt = sub.add_parser("retention", help="保存期間（150年）経過後の自動消去 / PRF-4 deletion past retention")
+    rsub = rt.add_subparsers(dest="retention_command", required=True)
+    rp = rsub.add_parser("plan", help="対象の件数 / what has expired (counts; writes nothing)")
+    rp.add_argument("--today", type=_date, default=None, help="判定日 / the day to judge on (default: today)")
+    rr = rsub.add_parser("run", help="今すぐ消去（毎日の定期処理と同じ）/ delete now (as the daily housekeeping does)")
+    rr.add_argument("--actor", required=True, help="実行者の利用者ID / operator's user id (audited)")
+    rl2 = rsub.add_parser("list", help="これまでの実行 / the runs so far")
+    rl2.add_argument("--limit", type=int, default=50)
+    for q in (rp, rr, rl2):
+        node_dir(q)
+        q.add_argument("--json", action="store_true")
+    rt.set_defaults(func=cmd_retention)
     return net
 
 

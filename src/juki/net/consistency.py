@@ -2,8 +2,16 @@
 本人確認情報 against its own file, without shipping every record.
 
 The comparison is the hash tree of :mod:`juki.domain.merkle` over each record's
-:data:`CHECK_ITEMS` (the 8 items of the 整合性確認用本人確認情報, plus whether the record is current or
-removed), restricted to the records of one municipality.  The 附票本人確認情報 file (PRF-8) is compared
+:data:`CHECK_ITEMS` (the 8 items of the 整合性確認用本人確認情報, plus the record's state), restricted to
+the **current** records (現存) of one municipality.
+
+**消除者 take part on neither side** (:func:`node_records`, the same rule at the CS and at the answering
+tier).  Each tier deletes its 消除者 on its own schedule: the prefecture and 機構 by themselves 150 years
+after the 消除 notice (PRF-4, :mod:`juki.net.retention`), the municipality's register only after a
+four-eyes approval (REG-R5), which may lag, and the CS file not at all here.  Comparing removed records
+would report each purged 消除者 as a difference for as long as the other tier keeps it.  What the check
+therefore does not see: differences between two copies of the same 消除者 (a 消除 with another
+異動年月日, say).  A record current on one side and removed or gone on the other is still found.  The 附票本人確認情報 file (PRF-8) is compared
 the same way over :data:`FUHYO_CHECK_ITEMS` (``file: "fuhyo"`` in ``open``): the 18 items' content,
 without the counts and flags derived from it and without the 通知区分 (which says how a record got
 there, not what it is).
@@ -64,7 +72,8 @@ from .tables import net_records
 
 CHECK_ITEMS: tuple[str, ...] = ("juminhyo_code", "name", "birth_date", "sex", "address", "individual_number", "reason",
                                 "change_date", "state")
-"""The items compared: 整合性確認用本人確認情報 (the 8 items) and the record's state (現存 / 消除)."""
+"""The items compared: 整合性確認用本人確認情報 (the 8 items) and the record's state (only current records are
+compared, see :func:`node_records`)."""
 
 FUHYO_CHECK_ITEMS: tuple[str, ...] = ("juminhyo_code", "name", "name_kana", "birth_date", "sex", "address_lg_code",
                                        "address", "last_address", "change_date", "managing_lg_code", "state")
@@ -386,8 +395,9 @@ def node_records(node: Node, lg_code: str, codes: list[str] | None = None,
                  file: RecordFile = RecordFile.IDENTITY) -> Iterator[dict[str, Any]]:
     """The compared items of every current record of municipality ``lg_code`` in ``node``'s ``file``
     (本人確認情報, or 附票本人確認情報 of the 附票 the municipality keeps).  Only current records (現存) are
-    compared: a person who moved to another municipality is current there, and removed there is history;
-    a record current at the other side but not here is a difference
+    compared, at every tier: a person who moved to another municipality is current there, and removed there
+    is history; a 消除者 purged past retention at one tier (PRF-4, REG-R5) and still kept at another is no
+    difference; a record current at the other side but not here is a difference
     (:attr:`~juki.domain.merkle.DifferenceKind.EXTRA_REMOTE`)."""
     t = net_records.c
     q = sa.select(t.juminhyo_code, t.state, t.notice, t.number_ciphertext, t.number_key_id).where(

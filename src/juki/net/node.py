@@ -72,7 +72,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("juki.net")
 
 FEATURES: tuple[str, ...] = ("status", "updates", "numbers", "transfer", "cards", "sending", "search", "consistency",
-                             "schedule")
+                             "schedule", "housekeeping")
 """Modules under ``juki.net`` that add routes (and workers) to a node; net-svc adds its own here."""
 
 NODE_ROLES = (Tier.MUNICIPALITY, Tier.PREFECTURE, Tier.NATIONAL)
@@ -105,6 +105,7 @@ class NodeConfig:
     key_file: str = ""  # the 個人番号 key file; default <dir>/keys.json (a municipality shares its register's)
     consistency_days: float = 365.0  # municipality: the 整合性確認 timer's period in days (0: off; NET-10)
     consistency_repair: bool = False  # municipality: the timer also re-sends what differs
+    housekeeping_at: str = "02:00"  # prefecture, national: daily retention etc. at HH:MM JST ("": off; PRF-4)
 
     FILE = "node.json"
 
@@ -115,6 +116,9 @@ class NodeConfig:
             raise ValueError(f"a node's role is municipality, prefecture or national, not {self.role}")
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.dir / 'node.db').resolve()}"
+        from .housekeeping import time_of_day
+
+        time_of_day(self.housekeeping_at)  # refuses anything but HH:MM or ""
 
     @property
     def identity(self) -> NodeIdentity:

@@ -1,7 +1,8 @@
 """The tables of the 住基ネット nodes (SQLAlchemy Core), one schema for SQLite and PostgreSQL.
 
-Own :class:`~sqlalchemy.MetaData` and own migration branch (``0005_net``, branch label ``net``); the
-migration is a frozen copy of this module and ``tests/contract/test_net_schema.py`` checks that they
+Own :class:`~sqlalchemy.MetaData` and own migration branch (``0005_net``, branch label ``net``, then
+``0011_net_retention``: the index on ``net_history.recorded_at``); the migrations are a frozen copy of
+this module and ``tests/contract/test_net_schema.py`` checks that they
 agree.  Every node role migrates to the same heads, so every node database has every table; a table a
 role does not use stays empty (a prefecture has empty register tables, a municipality an empty inbox).
 That keeps one migration path and lets one database be inspected the same way on every tier.
@@ -16,7 +17,8 @@ table                      what
                            ``record`` the file's items; the 個人番号 only encrypted (AES-GCM, AAD = the
                            row's file and 住民票コード) plus its blind index.  Search keys as the register's.
 ``net_history``            insert-only: every accepted notice and the record it left (PRF-4 history,
-                           150 years), including those kept as history only
+                           150 years), including those kept as history only; only a retention run
+                           deletes what has expired (:mod:`juki.net.retention`, ``0011_net_retention``)
 ``net_outbound``           insert-only: the node's outgoing stream, ``seq`` dense from 1.  At a
                            municipality ``seq`` is the 更新順番号; a prefecture forwards each applied
                            notice to the national server under its own ``seq``, keeping ``origin`` and
@@ -92,6 +94,7 @@ net_history = sa.Table(
     sa.Column("recorded_at", UTCDateTime(), nullable=False),
     sa.Index(None, "file", "juminhyo_code"),
     sa.Index(None, "origin", "origin_seq"),
+    sa.Index(None, "recorded_at"),  # 0011_net_retention: what may have expired (PRF-4)
     sqlite_autoincrement=True,
 )
 

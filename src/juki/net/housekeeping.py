@@ -1,0 +1,216 @@
+"""Daily housekeeping of the prefecture and national servers: what the seeds say the system deletes by
+itself (自動判別し消去).
+
+Feature ``housekeeping`` (prefecture and national nodes, worker ``housekeeping``): once a day, at
+``housekeeping_at`` in Japan's time on the node's clock (``node.json``, default ``"02:00"``; ``""`` turns
+it off), the node runs:
+
+====================  ===========================  =====================================================
+task                  where                        what
+====================  ===========================  =====================================================
+``retention``         prefecture, national         PRF-4: history and 消除者 past 150 years, both files
+                                                   (:class:`juki.net.retention.NodeRetention`)
+``temporary_numbers`` prefecture                   PRF-8: the 個人番号 of 国外転出者 held with a 附票
+                                                   provision, past their keeping period (under 1 year)
+                                                   (:meth:`~juki.net.provision.ProvisionService.purge_temporary_numbers`)
+``provision_log``     prefecture                   PRF-6: provision records older than 7 years
+                                                   (:meth:`~juki.net.provision.ProvisionService.purge_log`)
+====================  ===========================  =====================================================
+
+The provision log and the temporary area exist at the prefecture only (the provision to the
+prefecture's organs, PRF-5..8, is the prefecture's); the national server has only its file.
+
+* **When.** The first run is at the first ``housekeeping_at`` after the node first started the timer
+  (the anchor); each later run at the first ``housekeeping_at`` after the last run, so it runs once a
+  day however often the worker wakes, and once (not once per missed day) after the node was down.  A run
+  in which a task failed is tried again after :data:`RETRY_AFTER`.
+* **What stays.** Each run is one audit entry ``net.housekeeping.run`` (by ``system:jukinet``) with each
+  task's result (counts only); the retention task writes its own ``net.retention.purge`` entry naming the
+  persons, and the provision-log purge its ``provision.log.purge``.  The cursor
+  ``housekeeping:last_run`` points at the run's entry and carries its time.  ``juki net status`` (and
+  ``GET /net/v1/status``) shows the last run and when the next is due.
+* **Alerts.** A task that fails (the others still run) makes the run ``failed`` and raises a
+  non-blocking operator alert ``housekeeping_failed`` (acknowledged with ``juki net resume``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter
+from sqlalchemy.engine import Connection
+
+from juki.clock import JST
+
+from .node import Node, Worker
+from .pki import Tier
+from .tables import net_cursors
+
+log = logging.getLogger("juki.net.housekeeping")
+
+LAST_RUN = "housekeeping:last_run"
+RETRY_AFTER = dt.timedelta(hours=1)
+MAX_SLEEP = 60.0
+SYSTEM_USER = "system:jukinet"
+
+
+def time_of_day(text: str) -> dt.time | None:
+    """``"HH:MM"`` (Japan's time) as a time, or None for ``""`` (off); anything else is a ValueError."""
+    if not text:
+        return None
+    try:
+        hours, minutes = text.split(":")
+        return dt.time(int(hours), int(minutes))
+    except ValueError:
+        raise ValueError(f"housekeeping_at is HH:MM (Japan's time) or empty, not {text!r}") from None
+
+
+def next_at(after: dt.datetime, at: dt.time) -> dt.datetime:
+    """The first instant strictly after ``after`` whose time in Japan is ``at`` (UTC)."""
+    local = after.astimezone(JST)
+    when = dt.datetime.combine(local.date(), at, tzinfo=JST)
+    if when <= local:
+        when += dt.timedelta(days=1)
+    return when.astimezone(dt.UTC)
+
+
+def _cursor(conn: Connection) -> Any:
+    return conn.execute(sa.select(net_cursors.c.value, net_cursors.c.updated_at)
+                        .where(net_cursors.c.name == LAST_RUN)).first()
+
+
+def _anchor(node: Node, conn: Connection) -> Any:
+    """The cursor row, created (value 0: never run, updated_at: when the timer started) if missing."""
+    row = _cursor(conn)
+    if row is None:
+        try:
+            with conn.begin_nested():
+                conn.execute(net_cursors.insert().values(name=LAST_RUN, value=0, updated_at=node.clock()))
+        except sa.exc.IntegrityError:
+            pass
+        row = _cursor(conn)
+    return row
+
+
+def last_run(node: Node, conn: Connection | None = None) -> dict[str, Any] | None:
+    """The last run (its audit entry's detail, with ``audit_seq``), or None."""
+    if conn is None:
+        with node.engine.connect() as c:
+            return last_run(node, c)
+    row = _cursor(conn)
+    if row is None or not row.value:
+        return None
+    detail = conn.execute(sa.text("SELECT detail FROM audit_entries WHERE seq = :s"), {"s": int(row.value)}).scalar()
+    out: dict[str, Any] = json.loads(detail) if isinstance(detail, str) else dict(detail or {})
+    return {**out, "audit_seq": int(row.value)}
+
+
+def next_due(node: Node, conn: Connection, *, start: bool = True) -> dt.datetime | None:
+    """When the next run is due (None: off, or the timer not started and ``start`` is False)."""
+    at = time_of_day(node.config.housekeeping_at)
+    if at is None:
+        return None
+    row = _anchor(node, conn) if start else _cursor(conn)
+    if row is None:
+        return None
+    last = last_run(node, conn)
+    if last is not None and last.get("result") == "failed":
+        retry: dt.datetime = row.updated_at + RETRY_AFTER
+        return retry
+    return next_at(row.updated_at, at)
+
+
+def status(node: Node, conn: Connection) -> dict[str, Any]:
+    """What ``juki net status`` shows about the daily housekeeping (no personal data)."""
+    due = next_due(node, conn, start=False)
+    return {"at": node.config.housekeeping_at or None, "tasks": [name for name, _ in tasks(node)],
+            "next_due": due.isoformat() if due else None, "last_run": last_run(node, conn)}
+
+
+def tasks(node: Node) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
+    """The tasks of this node's role, in the order they run."""
+
+    def retention() -> dict[str, Any]:
+        from .retention import NodeRetention
+
+        run = NodeRetention(node.store, audit=node.audit, terminal=node.code).run(actor=SYSTEM_USER)
+        return {"run_id": run.run_id, "cutoff": run.cutoff.isoformat(), "history_rows": run.history_rows,
+                "records": run.records, "persons": run.persons, "counts": run.counts, "skipped": run.skipped}
+
+    out: list[tuple[str, Callable[[], dict[str, Any]]]] = [("retention", retention)]
+    if node.role is Tier.PREFECTURE:
+        from juki.services.changes import Actor
+
+        from .services import services
+
+        def temporary_numbers() -> dict[str, Any]:
+            return {"deleted": services(node).provision.purge_temporary_numbers()}
+
+        def provision_log() -> dict[str, Any]:
+            return {"deleted": services(node).provision.purge_log(actor=Actor(SYSTEM_USER, node.code))}
+
+        out += [("temporary_numbers", temporary_numbers), ("provision_log", provision_log)]
+    return out
+
+
+def run(node: Node, *, now: dt.datetime | None = None) -> dict[str, Any]:
+    """One run of every task of the node's role (a failing task does not stop the others); recorded and
+    audited, an alert if any failed."""
+    at = now or node.clock()
+    results: dict[str, dict[str, Any]] = {}
+    failed = []
+    for name, task in tasks(node):
+        try:
+            results[name] = task()
+        except Exception as e:
+            failed.append(name)
+            log.warning("定期処理 %s に失敗 / housekeeping task %s failed: %s", name, name, e, exc_info=True)
+            results[name] = {"error": f"{type(e).__name__}: {e}"[:300]}
+    result = "failed" if failed else "done"
+    detail = {"at": at.isoformat(), "result": result, "tasks": results, "housekeeping_at": node.config.housekeeping_at}
+    with node.engine.begin() as conn:
+        seq = node.audit.record(conn, user_id=SYSTEM_USER, terminal=node.code, action="net.housekeeping.run",
+                                detail=detail)
+        _anchor(node, conn)
+        conn.execute(net_cursors.update().where(net_cursors.c.name == LAST_RUN).values(value=seq, updated_at=at))
+        if failed:
+            node.store.raise_alert(
+                conn, scope="housekeeping", ref=str(seq), kind="housekeeping_failed", blocking=False, rule="PRF-4",
+                ja=f"定期処理（保存期間経過後の消去など）の一部が失敗しました: {', '.join(failed)}（1時間後に再実行）",
+                en=f"Daily housekeeping failed in: {', '.join(failed)} (retried in an hour)",
+                detail={"audit_seq": seq, "failed": failed, "tasks": results})
+    log.info("定期処理 / housekeeping: %s %s", result, {k: v for k, v in results.items()})
+    return {**detail, "audit_seq": seq}
+
+
+def step(node: Node) -> float:
+    """The worker's round: run when due; sleep until then (at most :data:`MAX_SLEEP` s, so a changed
+    clock is seen; ``node.wake("housekeeping")`` cuts it short)."""
+    with node.engine.begin() as conn:
+        due = next_due(node, conn)
+    if due is None:
+        return MAX_SLEEP
+    now = node.clock()
+    if now >= due:
+        run(node, now=now)
+        return 0.0
+    return max(min((due - now).total_seconds(), MAX_SLEEP), node.config.poll_seconds)
+
+
+# --- the node feature (juki.net.node.FEATURES): a worker, no routes -----------------------------------
+
+ROLES = frozenset({Tier.PREFECTURE, Tier.NATIONAL})
+RULES: dict[str, Any] = {}
+
+
+def router(node: Node) -> APIRouter:
+    return APIRouter()
+
+
+def workers(node: Node) -> list[Worker]:
+    return [Worker("housekeeping", lambda: step(node), pause_on_error=60.0)]
