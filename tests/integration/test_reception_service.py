@@ -156,6 +156,9 @@ def test_a_move_in_entered_from_its_step_follows_the_approval(world):
     new_id = approved.outcome.persons[0].person_id
     assert [(p.person_id, p.name) for p in r.entered] == [(new_id, "転入　花子")]
     assert r.household_id() == approved.outcome.households[0].household_id
+    with pytest.raises(RuleViolation) as e:  # completed by its approval: final
+        world.reg.receptions.set_status(CLERK, r.reception_id, step.step_no, "not_needed", revision=r.revision)
+    assert e.value.problems[0].rule == "CTR-2/linked"
 
 
 def test_a_returned_request_sends_the_step_back_to_be_entered_again(world):

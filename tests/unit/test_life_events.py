@@ -131,6 +131,9 @@ def test_register_and_certificate_steps_are_not_completed_by_hand():
     assert rules(check_status_change(insurance, StepStatus.DONE, StepStatus.RETURNED)) == [("status", "CTR-2/status")]
     assert rules(check_status_change(notice, StepStatus.IN_PROGRESS, StepStatus.NOT_NEEDED, pending_request=True)) == [
         ("status", "CTR-2/pending")]
+    # completed by its approved 届出 or its certificate: final
+    assert rules(check_status_change(notice, StepStatus.DONE, StepStatus.NOT_NEEDED)) == [("status", "CTR-2/linked")]
+    assert rules(check_status_change(copy, StepStatus.DONE, StepStatus.NOT_STARTED)) == [("status", "CTR-2/linked")]
 
 
 def test_a_request_links_only_to_a_register_step_of_its_kind_and_not_twice():

@@ -329,7 +329,11 @@ def check_status_change(proc: Procedure, current: StepStatus, new: StepStatus, *
         problems.add(field, "CTR-2/status", "未着手・処理中・完了・不要のいずれかを選んでください。",
                      "Choose not started, in progress, done or not needed.")
         return problems
-    if pending_request:
+    if current is StepStatus.DONE and proc.kind is not StepKind.RELATED:
+        problems.add(field, "CTR-2/linked",
+                     f"{proc.name}は、決裁された届出（交付した証明書）で完了しています。手で変えることはできません。",
+                     f"{proc.code} was completed by its approved 届出 (issued certificate) and cannot be changed by hand.")
+    elif pending_request:
         problems.add(field, "CTR-2/pending",
                      f"{proc.name}は届出が決裁待ちです。決裁（または差戻し）の後に変更できます。",
                      f"{proc.code}: its 届出 awaits a decision; change it after the decision.")

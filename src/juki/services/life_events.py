@@ -613,6 +613,9 @@ def parse_opening(event: str, person_ids: Sequence[str], newcomers: Sequence[str
                       tuple(n for n in (x.strip() for x in newcomers) if n), by, visitor_name)
     if not problems:
         check_opening(opening, problems)
+    elif not opening.person_ids and not opening.newcomers:  # reported with the event's fault, all at once
+        problems.add("persons", "CTR-2/persons", "対象となる人を1人以上指定してください。",
+                     "Name at least one person concerned.")
     problems.raise_if_any()
     return opening
 
