@@ -28,6 +28,8 @@ if TYPE_CHECKING:  # the services are imported lazily, so that the CLI starts fa
     from juki.issuance.seals import SealService
     from juki.issuance.service import CertificateIssuer, IssuanceService
     from juki.services.changes import ChangeService
+    from juki.services.inquiry import InquiryService
+    from juki.services.life_events import ReceptionService
     from juki.services.queries import QueryService
     from juki.services.reading import ReadService
 
@@ -182,6 +184,26 @@ class Register:
 
         return KioskService(self.engine, self.store, self.cards, self.issuance, self.seals, self.reads,
                             clock=self.now, audit=self.audit if self.audit_enabled else None)
+
+    # --- the 総合窓口 (CTR-2) --------------------------------------------------------------------------
+
+    @cached_property
+    def receptions(self) -> ReceptionService:
+        """総合受付: receptions per life event, their steps and the 案内文書."""
+        from juki.services.life_events import ReceptionService
+
+        return ReceptionService(self.engine, self.reads, clock=self.now, municipality=lambda: self.jurisdiction.name,
+                                audit=self.audit if self.audit_enabled else None)
+
+    @cached_property
+    def inquiry(self) -> InquiryService:
+        """総合照会: one person's record, household, 届出, receptions, certificates, 印鑑登録, applications."""
+        from juki.services.inquiry import InquiryService
+        from juki.services.onestop import OneStopService
+
+        onestop = OneStopService(self.engine, self.now, self.audit if self.audit_enabled else None)
+        return InquiryService(self.engine, self.store, self.reads, onestop,
+                              audit=self.audit if self.audit_enabled else None)
 
     def close(self) -> None:
         """Write queued audit entries and release the database."""

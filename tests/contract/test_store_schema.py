@@ -14,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from juki.access import authenticator_tables
 from juki.access import tables as access_tables
 from juki.adapters.db import counter as web_tables
-from juki.adapters.db import retention_tables
+from juki.adapters.db import reception_tables, retention_tables
 from juki.adapters.db.engine import default_database_url, make_engine
 from juki.adapters.db.migrate import current_revision, head_revision, upgrade
 from juki.adapters.db.schema import APPEND_ONLY_TABLES, metadata
@@ -42,12 +42,12 @@ EXPECTED_TABLES = {
 
 def _all_metadata() -> sa.MetaData:
     """The register's (and its retention purge's), the audit log's, access control's, the authenticators',
-    issuance's, the counter's and the network nodes' tables (with their retention runs): each package owns a
-    migration branch."""
+    issuance's, the counter's (and its 総合受付's) and the network nodes' tables (with their retention runs):
+    each package owns a migration branch."""
     combined = sa.MetaData()
     for md in (metadata, audit_schema.metadata, access_tables.metadata, authenticator_tables.metadata,
                issuance_tables.metadata, web_tables.metadata, net_tables.metadata, netsvc_tables.metadata,
-               retention_tables.metadata, net_retention_tables.metadata):
+               retention_tables.metadata, net_retention_tables.metadata, reception_tables.metadata):
         for table in md.tables.values():
             table.to_metadata(combined)
     return combined
@@ -63,7 +63,8 @@ def test_migration_creates_exactly_the_schema(database_url: str) -> None:
         insp = sa.inspect(engine)
         others = (set(audit_schema.AUDIT_TABLES) | set(access_tables.TABLES) | set(authenticator_tables.TABLES)
                   | set(issuance_tables.TABLES) | set(web_tables.TABLES) | set(net_tables.TABLES)
-                  | set(netsvc_tables.TABLES) | set(retention_tables.TABLES) | set(net_retention_tables.TABLES))
+                  | set(netsvc_tables.TABLES) | set(retention_tables.TABLES) | set(net_retention_tables.TABLES)
+                  | set(reception_tables.TABLES))
         assert set(insp.get_table_names()) == EXPECTED_TABLES | others | {"alembic_version"}
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), _all_metadata())

@@ -61,7 +61,8 @@ def test_every_page_as_every_role_follows_the_rules(api):
                 continue
             path = route.path
             for name, value in (("{person_id}", "0000000001"), ("{household_id}", "0000000001"), ("{request_id}", "1"),
-                                ("{application_id}", "1"), ("{grant_id}", "999"), ("{name}", "juki.css")):
+                                ("{application_id}", "1"), ("{grant_id}", "999"), ("{name}", "juki.css"),
+                                ("{reception_id}", "1"), ("{step_no}", "1")):
                 path = path.replace(name, value)
             method = sorted(route.methods)[0]
             r = b.request(method, path, data={"csrf_token": token} if method == "POST" else None)

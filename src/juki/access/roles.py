@@ -45,6 +45,9 @@ PROVISION_APPROVE = "provision.approve"  # approve a large batch output in advan
 PROVISION_MANAGE = "provision.manage"  # load the configuration of 別表 uses
 PROVISION_DISCLOSE = "provision.disclose"  # 開示 (30条の32) and 訂正等の申出 (30条の35)
 PROVISION_LOG_READ = "provision.log.read"  # the provision log (PRF-6)
+# the 総合窓口 (CTR-2; juki.services.life_events)
+RECEPTION_MANAGE = "reception.manage"  # 総合受付: open a reception, update its steps, print the 案内文書, close it
+INQUIRY_READ = "inquiry.read"  # 総合照会: one person's record, household, 届出, 受付, 交付履歴, 印鑑登録, ワンストップ
 
 PERMISSIONS: frozenset[str] = frozenset(
     {
@@ -73,11 +76,14 @@ PERMISSIONS: frozenset[str] = frozenset(
         PROVISION_MANAGE,
         PROVISION_DISCLOSE,
         PROVISION_LOG_READ,
+        RECEPTION_MANAGE,
+        INQUIRY_READ,
     }
 )
 
 RESIDENT_PERMISSIONS: frozenset[str] = frozenset(
-    p for p in PERMISSIONS if p.split(".")[0] in {"person", "change", "number", "certificate", "card", "seal", "provision"}
+    p for p in PERMISSIONS if p.split(".")[0] in {"person", "change", "number", "certificate", "card", "seal", "provision",
+                                          "reception", "inquiry"}
 )
 """Every permission that touches residents' records: never held by a system administrator."""
 
@@ -95,15 +101,20 @@ PROVISION_OFFICER = "provision_officer"
 
 ROLE_PERMISSIONS: MappingProxyType[str, frozenset[str]] = MappingProxyType(
     {
+        # the counter clerk staffs the 総合窓口 too: opens and follows receptions, and looks a person up in
+        # the 総合照会 (CTR-2)
         COUNTER_CLERK: frozenset({PERSON_READ, PERSON_SEARCH, CHANGE_SUBMIT, CERTIFICATE_ISSUE, CARD_MANAGE,
-                                  SEAL_REGISTER}),
+                                  SEAL_REGISTER, RECEPTION_MANAGE, INQUIRY_READ}),
         # the supervisor (決裁者) also checks requests about persons under 支援措置, confirms 印鑑登録 by
         # 照会書 and reviews the issuance log
+        # (and uses the 総合照会 to answer questions; the 受付 themselves are the counter's)
         APPROVER: frozenset({PERSON_READ, PERSON_SEARCH, CHANGE_APPROVE, CHANGE_DECIDE, CERTIFICATE_ISSUE,
                              CERTIFICATE_PROTECTED, CERTIFICATE_LOG_READ, SEAL_CONFIRM, PROVISION_APPROVE,
-                             PROVISION_LOG_READ}),
+                             PROVISION_LOG_READ, INQUIRY_READ}),
         NUMBER_USE_CLERK: frozenset({PERSON_READ, PERSON_SEARCH, NUMBER_VIEW, NUMBER_SEARCH, CHANGE_SUBMIT,
-                                     CERTIFICATE_ISSUE}),
+                                     CERTIFICATE_ISSUE, RECEPTION_MANAGE, INQUIRY_READ}),
+        # 照会専用 reads the register only: not the 総合照会, which adds the certificate issuance history,
+        # the 総合受付 and the 印鑑登録 of a person (CTR-2)
         VIEWER: frozenset({PERSON_READ, PERSON_SEARCH}),
         AUDITOR: frozenset({AUDIT_READ}),
         SYSTEM_ADMIN: frozenset({STAFF_MANAGE, TERMINAL_MANAGE, EXPORT, KIOSK_MANAGE}),

@@ -88,13 +88,19 @@ ACTIONS: dict[str, str] = {
     "onestop.process": "オンライン申請の処理",
     "onestop.withdrawn": "オンライン申請の取下げ",
     "onestop.refused": "オンライン申請の不受理",
+    "reception.open": "総合受付の開始",
+    "reception.read": "総合受付の閲覧",
+    "reception.update": "総合受付の手続状況の更新",
+    "reception.close": "総合受付の終了",
+    "reception.guidance": "案内文書の印刷",
+    "inquiry.read": "総合照会",
 }
 """Known actions and their Japanese names.  Other dotted lower-case names are accepted (the lead and the
 access layer may add some); these are the ones the reports translate."""
 
 READ_ACTIONS: frozenset[str] = frozenset({"person.read", "household.read", "history.read", "search", "export",
                                           "certificate.issue", "certificate.preview", "certificate.log.read",
-                                          "seal.read"})
+                                          "seal.read", "reception.read", "reception.guidance", "inquiry.read"})
 """Actions whose subjects count as *read* persons for the bulk-read alert (a certificate discloses its
 subjects as much as a screen does)."""
 

@@ -183,14 +183,18 @@ class IssuanceService:
     # --- the public operations ---------------------------------------------------------------------
 
     def issue(self, principal: Principal, request: cr.CertificateRequest, *,
-              envelope: Envelope | None = None, request_token: str | None = None) -> Issued:
+              envelope: Envelope | None = None, request_token: str | None = None,
+              also: Callable[[Connection, Issued], None] | None = None) -> Issued:
         """Issue one certificate at the counter (or by mail, with its ``envelope``).
 
         ``request_token`` (the counter's one-time token of the preview, :func:`new_request_token`) is
         claimed in the transaction that writes the log row (a unique column of the log): a second issue
         with the same token -- a double click, even two requests racing -- is refused with
         ``REG-CERT/issue-once`` naming the certificate already issued, audited as a refusal, and logs
-        nothing."""
+        nothing.
+
+        ``also(conn, issued)`` runs in the transaction that logs the certificate (the 総合受付's step it
+        completes, CTR-2): if it raises, nothing is logged."""
         def work() -> list[tuple[_Prepared, Rendered]]:
             policy.require(principal, "certificate.issue")
             if request_token is not None:
@@ -199,7 +203,7 @@ class IssuanceService:
 
         done = self._guarded(principal, [request], work)
         try:
-            return self._commit(principal, done, None, request_token=request_token)[0]
+            return self._commit(principal, done, None, request_token=request_token, also=also)[0]
         except sa.exc.IntegrityError:
             if request_token is None or self._issued_with(request_token) is None:
                 raise
@@ -443,7 +447,8 @@ class IssuanceService:
         return [(p, issuer(p.document, principal.user_id)) for p in prepared]
 
     def _commit(self, principal: Principal, done: Sequence[tuple[_Prepared, Rendered]], batch_id: str | None,
-                *, kiosk: KioskContext | None = None, request_token: str | None = None) -> list[Issued]:
+                *, kiosk: KioskContext | None = None, request_token: str | None = None,
+                also: Callable[[Connection, Issued], None] | None = None) -> list[Issued]:
         """The log rows and the audit entries of rendered certificates, in one transaction (the row of a
         single certificate claims ``request_token``)."""
         assert request_token is None or len(done) == 1
@@ -452,6 +457,9 @@ class IssuanceService:
         with self.engine.begin() as conn:
             for p, rendered in done:
                 out.append(self._log(conn, principal, p, rendered, now, batch_id, kiosk, request_token))
+            if also is not None:
+                for issued in out:
+                    also(conn, issued)
             if self.audit is not None:
                 self.audit.record_many(conn, [self.audit.prepare(
                     user_id=principal.user_id, terminal=principal.terminal_id, session_id=principal.session_id,

@@ -64,7 +64,8 @@ def _new_persons(payload: dict[str, Any]) -> list[NamedPerson]:
             for p in found if isinstance(p, dict)]
 
 
-def _person_ids(payload: dict[str, Any]) -> list[str]:
+def person_ids_of(payload: dict[str, Any]) -> list[str]:
+    """The residents a 届出's payload names by 宛名番号 (also used by the 総合照会, CTR-2)."""
     ids = [str(payload[f]) for f in PERSON_ID_FIELDS if payload.get(f)]
     ids += [str(p) for p in payload.get("person_ids") or []]
     for key in ("memberships", "remaining_memberships"):
@@ -88,13 +89,13 @@ def search_requests(store: Store, criteria: RequestCriteria) -> list[RequestHit]
     check(criteria)
     with store.read() as r:
         rows = r.requests_received(criteria.received_from, criteria.received_to)
-        ids = sorted({pid for row in rows for pid in _person_ids(row.payload)})
+        ids = sorted({pid for row in rows for pid in person_ids_of(row.payload)})
         residents = r.persons(ids) if ids else {}
     hits: list[RequestHit] = []
     for row in rows:
         named = _new_persons(row.payload) + [
             NamedPerson(p.name, p.name_kana or "", p.birth_date.isoformat(), pid)
-            for pid in _person_ids(row.payload) if (p := residents.get(pid)) is not None]
+            for pid in person_ids_of(row.payload) if (p := residents.get(pid)) is not None]
         if any(_matches(p, criteria) for p in named):
             hits.append(RequestHit(row, tuple(named)))
             if len(hits) >= criteria.limit:

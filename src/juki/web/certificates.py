@@ -193,6 +193,20 @@ def add_routes(r: APIRouter, reg: Register) -> None:
             household_id = reg.reads.person(principal, person_id)["household_id"]
         return reg.reads.household(principal, household_id) if household_id else None
 
+    def reception_of(principal: Any, values: Any) -> tuple[Any, int | None]:
+        """The 総合受付 and step a certificate is issued for (CTR-2), when the page carries them."""
+        rid, step = str(values.get("reception") or ""), str(values.get("step") or "")
+        if not (rid.isdigit() and step.isdigit()):
+            return None, None
+        return reg.receptions.get(principal, int(rid)), int(step)
+
+    def link(principal: Any, values: Any, kind: CertificateKind) -> Any:
+        """The writer that completes the reception's step in the issuance's transaction (checked now)."""
+        rid, step = str(values.get("reception") or ""), str(values.get("step") or "")
+        if not (rid.isdigit() and step.isdigit()):
+            return None
+        return reg.receptions.certificate_link(principal, int(rid), int(step), kind)
+
     def page(request: Request, household: dict[str, Any] | None, values: Any, *, problems: tuple[Problem, ...] = (),
              status: int = 200, preview: list[str] | None = None, document: Document | None = None,
              digest: str = "", request_token: str = "") -> Response:
@@ -200,15 +214,23 @@ def add_routes(r: APIRouter, reg: Register) -> None:
         parts = sections(members)
         fields = {f.name: f.label for s in parts for f in s.fields}
         views, at = forms.problem_views(problems, fields, {**SECTION_IDS, **{s.id: s.legend for s in parts}}, "請求")
+        principal = getattr(request.state, "principal", None)
+        reception, step = reception_of(principal, values) if principal is not None else (None, None)
         return render(request, "certificate.html", status, title="証明書の交付", household=household, sections=parts,
                       values=values, problems=views, errors=at, preview=preview, document=document, digest=digest,
-                      request_token=request_token, item_ja=ITEM_JA)
+                      request_token=request_token, item_ja=ITEM_JA, reception=reception, step=step)
 
     @r.get("/certificates", name="web_certificates")
-    def start(request: Request, principal: Principal_ = None, household_id: str = "", person_id: str = "") -> Response:
+    def start(request: Request, principal: Principal_ = None, household_id: str = "", person_id: str = "",
+              reception: str = "", step: str = "") -> Response:
+        assert principal is not None
         household = load(principal, household_id.strip(), person_id.strip())
         chosen = [person_id] if person_id else [m["person_id"] for m in household["members"]] if household else []
-        return page(request, household, forms.Values({"subject_ids": chosen, "kind": "resident_copy", "path": "self"}))
+        values: dict[str, Any] = {"subject_ids": chosen, "kind": "resident_copy", "path": "self"}
+        if reception.isdigit() and step.isdigit():  # from a 総合受付's step: the kind it issues
+            kinds = reg.receptions.get(principal, int(reception)).step(int(step)).procedure.certificate_kinds
+            values.update(reception=reception, step=step, kind=kinds[0].value if kinds else "resident_copy")
+        return page(request, household, forms.Values(values))
 
     async def posted(request: Request, principal: Any) -> tuple[FormData, dict[str, Any] | None, dict[str, Any]]:
         form = await request.form()
@@ -222,7 +244,9 @@ def add_routes(r: APIRouter, reg: Register) -> None:
         form, household, data = await posted(request, principal)
         values = forms.Values({k: form.get(k) for k in form.keys()}, form)
         try:
-            document = reg.issuance.preview(principal, cr.request_from_json(data))
+            req = cr.request_from_json(data)
+            link(principal, values, req.kind)  # a 総合受付's step that does not issue this kind refuses now
+            document = reg.issuance.preview(principal, req)
         except JukiError as e:  # refusals of the service are audited there (certificate.refuse)
             return page(request, household, values, problems=e.problems, status=_status(e))
         token = new_request_token()
@@ -241,7 +265,8 @@ def add_routes(r: APIRouter, reg: Register) -> None:
                 "body", "REG-CERT/preview", "交付する前に「確認する」で内容を確認してください（確認の後に内容が変わりました）。",
                 "Preview the certificate before issuing it (the request changed since the preview)."),))
         try:
-            issued = reg.issuance.issue(principal, cr.request_from_json(data), request_token=token)
+            req = cr.request_from_json(data)
+            issued = reg.issuance.issue(principal, req, request_token=token, also=link(principal, values, req.kind))
         except JukiError as e:  # REG-CERT/issue-once: this preview was issued already (409, nothing logged)
             return page(request, household, values, problems=e.problems, status=_status(e))
         return pdf_response(issued.pdf, issued.certificate_id)

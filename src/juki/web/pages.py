@@ -25,10 +25,12 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 MENU: tuple[tuple[str, str], ...] = (
     ("web_home", "ホーム"),
     ("web_search", "住民検索"),
+    ("web_receptions", "総合窓口"),
     ("web_changes", "届出の受付"),
     ("web_requests", "決裁"),
     ("web_onestop", "引越しワンストップ"),
     ("web_certificates", "証明書の交付"),
+    ("web_inquiry", "総合照会"),
     ("web_audit", "監査"),
     ("web_rights", "権限管理"),
     ("web_staff_authenticators", "認証器の管理"),

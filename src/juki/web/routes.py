@@ -34,7 +34,7 @@ from juki.domain.events import ChangeKind
 from juki.domain.onestop import ApplicationKind
 from juki.services import counter, request_search
 
-from . import authenticators, certificates, forms
+from . import authenticators, certificates, forms, reception
 from .login import logged_in, login_form, login_refused
 from .login import safe_next as _safe_next
 from .pages import HERE, render
@@ -91,6 +91,7 @@ RULES: dict[str, Rule] = {
     "web_rights_revoke": ("staff.manage", "rights.approve"),
     **authenticators.RULES,
     **certificates.RULES,
+    **reception.RULES,
 }
 
 
@@ -163,6 +164,7 @@ def router(reg: Register) -> APIRouter:
 
     authenticators.add_routes(r, reg)
     certificates.add_routes(r, reg)
+    reception.add_routes(r, reg)
 
     @r.post("/logout", name="web_logout")
     def logout(request: Request) -> Response:
@@ -314,8 +316,14 @@ def router(reg: Register) -> APIRouter:
             ctx.household = reg.reads.household(principal, ctx.person["household_id"])
         return ctx
 
+    def _reception_of(params: Any, principal: Any) -> Any:
+        """The 総合受付 a form is entered from (CTR-2), when the link carried one."""
+        rid = str(params.get("reception") or "")
+        return reg.receptions.get(principal, int(rid)) if rid.isdigit() else None
+
     def show_form(request: Request, spec: forms.FormSpec, ctx: forms.FormContext, values: Any,
-                  problems: tuple[Problem, ...] | list[Problem] = (), status: int = 200, application: Any = None) -> Response:
+                  problems: tuple[Problem, ...] | list[Problem] = (), status: int = 200, application: Any = None,
+                  from_reception: Any = None) -> Response:
         sections = spec.sections(ctx)
         fields = {f.name: f.label for s in sections if not s.members for f in s.fields}
         section_ids = {s.id: s.legend for s in sections}
@@ -326,7 +334,7 @@ def router(reg: Register) -> APIRouter:
         for alias in ("person_ids", "memberships", "remaining_memberships"):
             at.setdefault("members", []).extend(at.pop(alias, []))
         return render(request, "form.html", status, title=spec.title, spec=spec, ctx=ctx, sections=sections,
-                      values=values, problems=views, errors=at, application=application)
+                      values=values, problems=views, errors=at, application=application, reception=from_reception)
 
     def form_route(spec: forms.FormSpec) -> None:
         def get_form(request: Request, principal: Principal_ = None) -> Response:
@@ -339,8 +347,12 @@ def router(reg: Register) -> APIRouter:
                 application = onestop.application(int(params["application"])) if params["application"].isdigit() else None
                 if application is not None:
                     values.update(_prefill(application, ctx))
+            from_reception = _reception_of(params, principal)
+            if from_reception is not None:
+                values.update(reception.prefill(from_reception, spec))
             values.update({k: v for k, v in params.items() if k not in ("persons", "household_id", "person_id")})
-            return show_form(request, spec, ctx, forms.Values(values), application=application)
+            return show_form(request, spec, ctx, forms.Values(values), application=application,
+                             from_reception=from_reception)
 
         async def post_form(request: Request, principal: Principal_ = None) -> Response:
             assert principal is not None
@@ -351,17 +363,22 @@ def router(reg: Register) -> APIRouter:
             env = forms.envelope(spec, values)
             intake = forms.intake_values(values, [str(v) for v in form.getlist("identity_documents")]) if spec.intake else None
             app_id = values.get("application")
-            also = None
+            rid, step_no = str(values.get("reception") or ""), str(values.get("step") or "")
+            writers: list[Any] = []
             try:
                 if app_id and str(app_id).isdigit():
-                    also = onestop.started(int(str(app_id)), actor=actor(principal))
+                    writers.append(onestop.started(int(str(app_id)), actor=actor(principal)))
+                if rid.isdigit() and step_no.isdigit():  # entered from a 総合受付's step (CTR-2)
+                    writers.append(reg.receptions.request_link(principal, int(rid), int(step_no), spec.kind))
                 result = counter.submit(reg.changes, reg.engine, spec.kind.value, env, change, intake,
-                                        actor=actor(principal), clock=reg.now, also=also)
+                                        actor=actor(principal), clock=reg.now, also=_all(writers))
             except (InvalidInput, JukiError) as e:
                 if e.kind not in ("invalid_input", "rule_violation", "not_found"):
                     raise
-                return show_form(request, spec, ctx, forms.Values(values, form), e.problems, 422)
-            return render(request, "submitted.html", 201, title="届出を受け付けました", result=result, spec=spec)
+                return show_form(request, spec, ctx, forms.Values(values, form), e.problems, 422,
+                                 from_reception=_reception_of(values, principal))
+            return render(request, "submitted.html", 201, title="届出を受け付けました", result=result, spec=spec,
+                          reception_id=int(rid) if rid.isdigit() and step_no.isdigit() else None)
 
         key = spec.key
         r.add_api_route(f"/changes/{key}/new", get_form, methods=["GET"], name=f"web_form_{key}")
@@ -576,6 +593,18 @@ def router(reg: Register) -> APIRouter:
         return RedirectResponse("/ui/rights", status_code=303)
 
     return r
+
+
+def _all(writers: list[Any]) -> Any:
+    """One ``also`` writer that runs each of ``writers`` in the submission's transaction (None if none)."""
+    if not writers:
+        return None
+
+    def write(conn: Any, request_id: int) -> None:
+        for w in writers:
+            w(conn, request_id)
+
+    return write
 
 
 def _household_or_none(reg: Register, principal: Any, household_id: str) -> dict[str, Any] | None:
