@@ -37,7 +37,6 @@ from juki.clock import jst_date, utcnow
 from juki.domain.errors import Conflict, InvalidInput, NotFound, Problem, RuleViolation
 from juki.domain.events import ChangeKind, Origin, Outcome, Provenance
 from juki.domain.kana import address_key, kana_key, name_key
-from juki.domain.retention import REGISTER_RETENTION_YEARS, years_before
 from juki.domain.model import (
     HouseholdRecord,
     PersonRecord,
@@ -48,6 +47,7 @@ from juki.domain.model import (
     person_from_json,
     person_to_json,
 )
+from juki.domain.retention import REGISTER_RETENTION_YEARS, years_before
 
 from .engine import read_only
 from .schema import (
