@@ -261,7 +261,8 @@ def test_the_residence_does_not_issue_a_wide_area_copy_itself(world):
     assert [p.field for p in e.problems] == ["path"]
     bad = dataclasses.replace(r, items=dataclasses.replace(r.items, domicile=True))
     e = refused(world, lambda: world.reg.issuance.issue(CLERK, bad), "REG-CERT/wide-area")
-    assert [p.field for p in e.problems] == ["items.domicile"]  # the domain's refusal comes first
+    assert [p.field for p in e.problems] == ["path"]
+    assert world.audit("certificate.refuse")[-1]["subject_ids"] == [taro]
 
 
 def test_history_lines_show_only_the_subjects_own_changes(world):

@@ -401,6 +401,13 @@ class IssuanceService:
 
     def _prepare(self, principal: Principal, request: cr.CertificateRequest, envelope: Envelope | None, *,
                  kiosk: KioskContext | None = None, field_prefix: str = "") -> _Prepared:
+        if request.path is cr.Path.WIDE_AREA:  # 12条の4: the 交付地 issues (issue_wide_area), never the 住所地
+            raise RuleViolation(Problem(
+                f"{field_prefix}path", "REG-CERT/wide-area",
+                "広域交付の住民票の写しは、請求を受けた交付地の市町村長が住基ネットで住所地に照会して交付します。"
+                "この画面・この請求では交付しません（交付地で広域交付として受け付けてください）。",
+                "A 広域交付 copy is issued by the municipality where it is asked for, which asks the municipality "
+                "of residence over the 住基ネット (POST /api/v1/certificates/wide-area there); not on this path."))
         today = jst_date(self.clock())
         with self.store.read() as r:
             found = r.persons(request.subject_ids)
@@ -422,14 +429,6 @@ class IssuanceService:
                 checked = cr.check(request, facts)
             except JukiError as e:
                 raise type(e)(p.at(field_prefix.rstrip(".")) if field_prefix else p for p in e.problems) from None
-            if request.path is cr.Path.WIDE_AREA:
-                raise RuleViolation(Problem(
-                    f"{field_prefix}path", "REG-CERT/wide-area",
-                    f"広域交付の住民票の写しは、請求を受けた交付地（{request.wide_area_from}）の市町村長が住基ネットで住所地に照会して"
-                    "交付します。住所地では交付しません（交付地で広域交付として受け付けてください）。",
-                    f"A 広域交付 copy is issued by the municipality where it is asked for ({request.wide_area_from}), "
-                    "which asks this one over the 住基ネット (POST /api/v1/certificates/wide-area there); it is not "
-                    "issued here."))
             self._screen(principal, request, subjects, kiosk)
             household = None
             if subjects[0].status is Status.RESIDENT:
