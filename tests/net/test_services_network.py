@@ -654,8 +654,9 @@ def test_wide_area_refusals(net: Network) -> None:
     refused(koiki_request(requester={"name": "不明　五郎", "birth_date": "1950-01-01", "address": KOIKI_ADDRESS}),
             NotFound, "REG-CERT/wide-area-person")
 
-    # 藤沢市 is not in 千葉市's peers.json; 函館市 is, but nothing answers at its address
+    # 藤沢市 is not in 千葉市's peers.json (北海道 is, but as a prefecture); 函館市 is, but nothing answers there
     refused(koiki_request(residence_lg_code="142051"), NotFound, "NET-2/peer")
+    refused(koiki_request(residence_lg_code=HOKKAIDO), NotFound, "NET-2/peer")  # a prefecture keeps no 住民票
     chiba.peers.put(PeerEntry(Tier.MUNICIPALITY, "012025", f"https://127.0.0.1:{free_port()}", "函館市"))
     e = refused(koiki_request(residence_lg_code="012025"), Unavailable, "NET-2/unavailable")
     assert "函館市" in e.problems[0].ja and "交付していません" in e.problems[0].ja

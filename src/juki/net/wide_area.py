@@ -336,13 +336,15 @@ def residence_of(node: Node) -> Callable[[WideAreaRequest], WideAreaAnswer]:
         peer = register_code(request.residence_lg_code)
         name = name_of(peer)
         try:
-            node.peers.get(peer)
+            entry = node.peers.get(peer)
         except NotFound:
+            entry = None
+        if entry is None or entry.tier is not Tier.MUNICIPALITY:
             raise NotFound(Problem(
                 "residence_lg_code", "NET-2/peer",
-                f"住所地（{name}、{peer}）は住基ネットの通信先一覧（peers.json）にありません。証明書は交付していません。",
-                f"The municipality of residence ({peer}) is not in this node's peer directory (peers.json); "
-                "nothing was issued.")) from None
+                f"住所地（{name}、{peer}）は住基ネットの通信先一覧（peers.json）に市区町村としてありません。証明書は交付していません。",
+                f"The municipality of residence ({peer}) is not a municipality in this node's peer directory "
+                "(peers.json); nothing was issued."))
         for _ in range(ATTEMPTS):
             try:
                 return WideAreaAnswer.from_json(call(node, peer, PATH, request.to_json(), timeout=30.0))
