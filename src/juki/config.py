@@ -39,7 +39,7 @@ class Settings:
     """``JUKI_DATABASE_URL`` (default: a SQLite file ``./var/juki.db``), ``JUKI_KEY_FILE`` (the 個人番号
     encryption keys, kept outside the database; default ``./var/juki-keys.json``), ``JUKI_MUNICIPALITY``
     (地方公共団体コード, default 011002 札幌市), ``JUKI_CERT_KEY_FILE`` (the certificate-signing key, Ed25519
-    PEM outside the database; default ``./var/juki-cert-key.pem``), ``JUKI_WEB_ORIGIN``,
+    PEM outside the database; default ``./var/juki-cert-key.pem``), ``JUKI_MAYOR``, ``JUKI_WEB_ORIGIN``,
     ``JUKI_WEBAUTHN_RP_ID`` and ``JUKI_WEBAUTHN_AAGUIDS`` (WebAuthn)."""
 
     database_url: str = field(default_factory=default_database_url)
@@ -54,6 +54,9 @@ class Settings:
     webauthn_aaguids: str = field(default_factory=lambda: os.environ.get("JUKI_WEBAUTHN_AAGUIDS", "any"))
     """The makes of authenticator that may be registered: ``any``, or their AAGUIDs separated by commas."""
     cert_key_file: Path = field(default_factory=lambda: Path(os.environ.get("JUKI_CERT_KEY_FILE", "var/juki-cert-key.pem")))
+    mayor: str = field(default_factory=lambda: os.environ.get("JUKI_MAYOR", "").strip())
+    """The issuer line printed on certificates (``JUKI_MAYOR``, e.g. "札幌市長　秋元　克広"); empty: the
+    office's title alone.  A node takes it from ``mayor`` in its node.json."""
 
 
 class Register:
@@ -164,9 +167,9 @@ class Register:
 
     @property
     def mayor(self) -> str:
-        """The issuer line printed on certificates: ``JUKI_MAYOR`` (e.g. "札幌市長　秋元　克広"), else the
-        office's title alone."""
-        return os.environ.get("JUKI_MAYOR", "").strip() or f"{self.jurisdiction.name}長"
+        """The issuer line printed on certificates: ``Settings.mayor`` (``JUKI_MAYOR``, or ``mayor`` in a
+        node's node.json; e.g. "札幌市長　秋元　克広"), else the office's title alone."""
+        return self.settings.mayor.strip() or f"{self.jurisdiction.name}長"
 
     @cached_property
     def issuance(self) -> IssuanceService:

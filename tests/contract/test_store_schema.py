@@ -24,6 +24,7 @@ from juki.issuance import tables as issuance_tables
 from juki.net import retention_tables as net_retention_tables
 from juki.net import svc_tables as netsvc_tables
 from juki.net import tables as net_tables
+from juki.net import wide_area_tables
 
 from .test_store_support import D, make_store, move_in, person, prov
 
@@ -47,7 +48,8 @@ def _all_metadata() -> sa.MetaData:
     combined = sa.MetaData()
     for md in (metadata, audit_schema.metadata, access_tables.metadata, authenticator_tables.metadata,
                issuance_tables.metadata, web_tables.metadata, net_tables.metadata, netsvc_tables.metadata,
-               retention_tables.metadata, net_retention_tables.metadata, reception_tables.metadata):
+               retention_tables.metadata, net_retention_tables.metadata, reception_tables.metadata,
+               wide_area_tables.metadata):
         for table in md.tables.values():
             table.to_metadata(combined)
     return combined
@@ -64,7 +66,7 @@ def test_migration_creates_exactly_the_schema(database_url: str) -> None:
         others = (set(audit_schema.AUDIT_TABLES) | set(access_tables.TABLES) | set(authenticator_tables.TABLES)
                   | set(issuance_tables.TABLES) | set(web_tables.TABLES) | set(net_tables.TABLES)
                   | set(netsvc_tables.TABLES) | set(retention_tables.TABLES) | set(net_retention_tables.TABLES)
-                  | set(reception_tables.TABLES))
+                  | set(reception_tables.TABLES) | set(wide_area_tables.TABLES))
         assert set(insp.get_table_names()) == EXPECTED_TABLES | others | {"alembic_version"}
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), _all_metadata())

@@ -69,6 +69,7 @@ def test_every_route_as_every_role(api):
         "approve": {"chief"},
         "reject": {"chief"},
         "certificate_issue": {"clerk", "chief", "bango"},
+        "certificate_wide_area": {"clerk", "chief", "bango"},
         "certificate_log": {"chief"},
         "seal_confirm": {"chief"},
         "card_issue": {"clerk"},

@@ -251,14 +251,18 @@ def test_seal_certificate_with_the_card_shows_the_imprint_and_never_the_number(w
     refused(world, lambda: world.reg.issuance.issue(CLERK, r), "REG-CERT/seal-card")
 
 
-def test_wide_area_copy_is_issued_in_the_name_of_the_issuing_municipality(world):
+def test_the_residence_does_not_issue_a_wide_area_copy_itself(world):
+    """12条の4: the 交付地's mayor issues a 広域交付 copy (juki.net.wide_area, tests/net); the 住所地 never
+    prints another municipality's mayor on a copy of its own."""
     taro = world.ids["札幌　太郎"]
     r = self_request(world, "札幌　太郎", [taro], path="wide_area", wide_area_from="121002",
                      identity=[{"kind": "individual_number_card"}], items={"relationship": True})
-    issued = world.reg.issuance.issue(CLERK, r)
-    assert "千葉市長" in text(issued.pdf) and issued.certificate_id.startswith("121002-")
+    e = refused(world, lambda: world.reg.issuance.issue(CLERK, r), "REG-CERT/wide-area")
+    assert [p.field for p in e.problems] == ["path"]
     bad = dataclasses.replace(r, items=dataclasses.replace(r.items, domicile=True))
-    refused(world, lambda: world.reg.issuance.issue(CLERK, bad), "REG-CERT/wide-area")
+    e = refused(world, lambda: world.reg.issuance.issue(CLERK, bad), "REG-CERT/wide-area")
+    assert [p.field for p in e.problems] == ["path"]
+    assert world.audit("certificate.refuse")[-1]["subject_ids"] == [taro]
 
 
 def test_history_lines_show_only_the_subjects_own_changes(world):

@@ -6,6 +6,7 @@ the service's refusals are shown at their fields."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from typing import Any
 
@@ -14,6 +15,10 @@ import sqlalchemy as sa
 from juki.access.support import register_measure
 from juki.adapters.pdf.verify import verify_pdf
 from juki.adapters.signing_keys import load_public_key
+from juki.domain.certificate_requests import Relation
+from juki.domain.certificates import Layout
+from juki.domain.model import Address, FuriganaStatus, Sex
+from juki.domain.wide_area import WideAreaAnswer, WideAreaPerson, WideAreaRequest
 from juki.issuance.proof import normalise, pdf_text
 
 from .test_api_certificates import family
@@ -124,8 +129,8 @@ def test_refusals_are_shown_at_their_fields(api):
           "public_body.officer": "課長　保健", "items": []}, ["f-public_body-office", "f-public_body-statute"]),
         # an agent without the 委任状
         ({"agent.name": "代理　人"}, ["f-proxy_letter"]),
-        # 広域交付 asked at the municipality of residence
-        ({"path": "wide_area", "wide_area_from": "011002", "items": []}, ["f-wide_area_from"]),
+        # 広域交付 is issued by the 交付地 (its own page), never by the 住所地 on its local form
+        ({"path": "wide_area", "wide_area_from": "121002", "items": []}, ["f-path"]),
     ]
     for extra, anchors in cases:
         r = b.post("/ui/certificates/preview", data=request_form(token, hid, ids, **extra))
@@ -165,3 +170,80 @@ def test_a_protected_person_goes_to_the_supervisor_and_the_offender_gets_nothing
     assert r.status_code == 403 and "SEC-8/" in r.text and 'name="preview_digest"' not in r.text
     assert issued_count(api) == 0
     assert [e["outcome"] for e in api.audit("certificate.refuse")] == ["denied", "denied"]
+
+
+# --- 広域交付 (12条の4): this register (札幌市) as the 交付地, a stand-in 住所地 (函館市) -------------------------
+
+HAKODATE = Address(prefecture="北海道", city="函館市", town="五稜郭町", block="1番1号", postcode="0400001", lg_code="012025")
+
+
+def wide_area_form(token: str, **extra: Any) -> dict[str, Any]:
+    return {"csrf_token": token, "residence_lg_code": "012025", "requester.name": "函館　一子",
+            "requester.birth_date": "1980-01-01", "requester.address": "北海道函館市五稜郭町1番1号",
+            "identity": ["drivers_license"], "scope": "self", "items": ["relationship"], "purpose": "年金の手続", **extra}
+
+
+def stand_in_residence(asked: list[str]) -> Any:
+    """In place of residence_for(reg): a 住所地 answering from canned data, recording the request ids."""
+    def residence_for(_reg: Any) -> Any:
+        def ask(request: WideAreaRequest) -> WideAreaAnswer:
+            asked.append(request.request_id)
+            one = WideAreaPerson(ref="W0000000000H-1", relation=Relation.SELF, name="函館　一子", name_kana="ハコダテ　イチコ",
+                                 furigana_status=FuriganaStatus.CONFIRMED, birth_date=dt.date(1980, 1, 1), sex=Sex.FEMALE,
+                                 address=HAKODATE, address_since=dt.date(2020, 4, 1), resident_since=dt.date(2020, 4, 1),
+                                 address_notified_on=dt.date(2020, 4, 3), relationship="世帯主")
+            return WideAreaAnswer(answer_ref="W0000000000H", request_id=request.request_id, residence_lg_code="012025",
+                                  residence_name="函館市", issuing_lg_code=request.issuing_lg_code,
+                                  as_of=dt.date(2026, 4, 20), items=request.items, layout=Layout.HOUSEHOLD,
+                                  whole_household=True, household_address=HAKODATE, persons=(one,))
+        return ask
+    return residence_for
+
+
+def test_wide_area_page_previews_and_issues_in_this_municipalitys_name(api, monkeypatch):
+    """12条の4 at the counter of the 交付地: the form offers no 本籍・コード・番号; the local checks refuse at
+    their fields before anything is asked; without a node the 住所地 cannot be asked; with one, the preview
+    and the issue send the same request id (the 住所地 answers once), and this municipality's mayor issues."""
+    import juki.web.certificates as web_certificates
+
+    b = browser(api)
+    enrol(b, api)
+    token = web_login(b, api, "clerk")
+    page = b.get("/ui/certificates/wide-area")
+    assert page.status_code == 200 and 'name="residence_lg_code"' in page.text
+    assert 'value="domicile"' not in page.text and 'value="individual_number"' not in page.text
+    assert 'value="juminhyo_code"' not in page.text and "NET-2/not-connected" in page.text
+    assert "/ui/certificates/wide-area" in b.get("/ui/certificates").text
+
+    # what is missing first (InvalidInput), then what 12条の4 refuses (RuleViolation), each at its field
+    r = b.post("/ui/certificates/wide-area/preview",
+               data=wide_area_form(token, **{"requester.birth_date": "", "scope": "part", "subjects[0].name": "函館　二子"}))
+    assert r.status_code == 422
+    assert re.findall(r'<a href="#([^"]+)">', r.text) == ["f-requester-birth_date", "f-subjects-0-birth_date"]
+    r = b.post("/ui/certificates/wide-area/preview", data=wide_area_form(token, identity=["health_insurance"]))
+    assert r.status_code == 422 and re.findall(r'<a href="#([^"]+)">', r.text) == ["f-identity"]
+    r = b.post("/ui/certificates/wide-area/preview", data=wide_area_form(token))  # no node to ask through
+    assert r.status_code == 409 and "NET-2/not-connected" in r.text
+    assert "NET-2/not-connected" in api.audit("certificate.refuse")[-1]["detail"]["rules"]
+
+    asked: list[str] = []
+    monkeypatch.setattr(web_certificates, "residence_for", stand_in_residence(asked))
+    r = b.post("/ui/certificates/wide-area/preview", data=wide_area_form(token))
+    assert r.status_code == 200, re.findall(r"\[[A-Z]+-[^\]]+\]", r.text)
+    assert 'src="data:image/png;base64,' in r.text and "住民票の写し・世帯連記式・1人・記載事項: 続柄" in r.text
+    issue_with = previewed(r.text)
+    assert issued_count(api) == 0 and asked == [issue_with["request_token"]]
+    r = b.post("/ui/certificates/wide-area/issue", data={**wide_area_form(token), **issue_with})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    assert asked == [issue_with["request_token"]] * 2  # the issue asks again under the preview's request id
+    text = normalise(pdf_text(r.content))
+    assert "札幌市長" in text and "函館市長" not in text and "函館一子" in text and "五稜郭町1番1号" in text
+    assert verify_pdf(r.content, load_public_key(api.reg.certificate_signer.public_key_pem())).ok
+    with api.reg.engine.connect() as c:
+        row = c.execute(sa.text("SELECT path, subject_ids, request_detail FROM certificate_issuances")).one()
+    assert row.path == "wide_area" and json.loads(row.subject_ids) == ["W0000000000H-1"]
+    assert json.loads(row.request_detail)["residence_lg_code"] == "012025"
+    again = b.post("/ui/certificates/wide-area/issue", data={**wide_area_form(token), **issue_with})
+    assert again.status_code == 409 and "REG-CERT/issue-once" in again.text and issued_count(api) == 1
+    changed = b.post("/ui/certificates/wide-area/issue", data={**wide_area_form(token, purpose="別の用途"), **issue_with})
+    assert changed.status_code == 409 and "REG-CERT/preview" in changed.text

@@ -9,6 +9,7 @@ the rest with their workers.  Waiting is by polling with a generous limit (never
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Callable, Iterator
@@ -28,7 +29,7 @@ from juki.net.cards import report_card_event
 from juki.net.network import Network, NodeSpec
 from juki.net.pki import NATIONAL_CODE
 from juki.net.provision import disclosure_pdf
-from juki.net.services import services
+from juki.net.services import call, services
 from juki.net.svc_tables import number_notice_receipts
 from juki.net.tables import net_records
 from juki.net.transfer import card_check_of, former_of
@@ -113,10 +114,11 @@ def test_number_generation_and_designation_between_nodes(net: Network) -> None:
     for tier in (HOKKAIDO, NATIONAL_CODE):
         wait(f"the number at {tier}", lambda t=tier: (r := record(net, t, child.juminhyo_code)) is not None
              and r.individual_number == number)
-    with node(net, NATIONAL_CODE).engine.connect() as conn:
-        receipts = wait("送付先情報 received", lambda: conn.execute(
-            sa.select(number_notice_receipts.c.juminhyo_code)).scalars().all())
-    assert child.juminhyo_code in receipts
+    def received() -> list[str]:  # a new connection per look: no snapshot held between looks
+        with node(net, NATIONAL_CODE).engine.connect() as conn:
+            return list(conn.execute(sa.select(number_notice_receipts.c.juminhyo_code)).scalars())
+
+    wait("the child's 送付先情報 received", lambda: child.juminhyo_code in received())  # the mother's may come first
     views = services(node(net, SAPPORO)).designation.requests()
     assert {v.juminhyo_code for v in views if v.status == "designated"} >= {child.juminhyo_code}
 
@@ -402,9 +404,10 @@ def _json_documents(text: str) -> list[str]:
     return docs
 
 
-def test_clerks_use_the_network_through_the_register_api(net: Network) -> None:
-    """The register API of 千葉市 (served by its node process): a clerk searches 本人確認情報 across the
-    network and enters a 特例転入; an approver approves it; the former municipality records 転出確定."""
+def chiba_api(net: Network) -> tuple[str, Callable[[str], dict[str, str]]]:
+    """千葉市's register API (served by its node process) and a login for its demo staff (provisioned once
+    per module network: the staff, their approved rights and the terminals live in 千葉市's database;
+    each user logs in once and keeps the session)."""
     import httpx
     import pyotp
     from argon2 import PasswordHasher
@@ -412,17 +415,33 @@ def test_clerks_use_the_network_through_the_register_api(net: Network) -> None:
     from juki.services.staffing import provision
 
     chiba = node(net, CHIBA)
-    chiba.register.password_hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    staff = provision(chiba.register, password="correct horse battery staple")
+    staff = getattr(net, "chiba_staff", None)
+    if staff is None:
+        chiba.register.password_hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+        staff = net.chiba_staff = provision(chiba.register, password="correct horse battery staple")  # type: ignore[attr-defined]
     api = f"http://127.0.0.1:{net.specs[CHIBA].api_port}"
+    sessions: dict[str, dict[str, str]] = net.__dict__.setdefault("chiba_sessions", {})
 
-    def login(user: str) -> dict[str, str]:
+    def login(user: str) -> dict[str, str]:  # once per user: a TOTP code is accepted once (SEC-1)
+        if user in sessions:
+            return sessions[user]
         r = httpx.post(f"{api}/api/v1/auth/login", json={"user_id": user, "password": "correct horse battery staple",
                                                           "totp": pyotp.TOTP(staff.totp_secrets[user]).now()},
                        headers={"X-Juki-Terminal": "T001", "X-Juki-Terminal-Key": staff.terminal_keys["T001"]})
         assert r.status_code == 200, r.text
-        return {"Authorization": f"Bearer {r.json()['token']}", "X-Juki-Terminal": "T001"}
+        sessions[user] = {"Authorization": f"Bearer {r.json()['token']}", "X-Juki-Terminal": "T001"}
+        return sessions[user]
 
+    return api, login
+
+
+def test_clerks_use_the_network_through_the_register_api(net: Network) -> None:
+    """The register API of 千葉市 (served by its node process): a clerk searches 本人確認情報 across the
+    network and enters a 特例転入; an approver approves it; the former municipality records 転出確定."""
+    import httpx
+
+    chiba = node(net, CHIBA)
+    api, login = chiba_api(net)
     clerk, chief, admin = login("clerk"), login("chief"), login("admin")
     sapporo = node(net, SAPPORO).register
     out = change(sapporo, "move_in", {"persons": [person("帯広　六子", "オビヒロ　ムツコ", "1988-08-08", "2", "世帯主")],
@@ -454,3 +473,239 @@ def test_clerks_use_the_network_through_the_register_api(net: Network) -> None:
     approved = httpx.post(f"{api}/api/v1/requests/{submitted.json()['request_id']}/approve", headers=chief)
     assert approved.status_code == 200, approved.text
     wait("転出確定 at 札幌市", lambda: sapporo.store.person_current(mover.person_id).move_out_confirmed)
+
+
+# --- 広域交付 (住基法12条の4): 千葉市 is the 交付地, 札幌市 the 住所地 ----------------------------------------
+
+KOIKI_NUMBERS = ("712345678905", "812345678900")  # valid 個人番号 (check digits) of the 広域 household
+KOIKI_ADDRESS = "北海道札幌市中央区北一条西81番"
+
+
+def koiki_family(net: Network) -> list[Any]:
+    """A household at 札幌市 (built once per module network): 広域　一郎 (世帯主, 本籍 in 札幌, a 個人番号),
+    広域　花子 (妻, a 個人番号) and 広域　次郎 (子), and 他人　三郎 living alone in the same building."""
+    if hasattr(net, "koiki"):
+        return net.koiki  # type: ignore[attr-defined, no-any-return]
+    from .changes import HONSEKI_SAPPORO
+
+    reg = node(net, SAPPORO).register
+    family = change(reg, "move_in", {"persons": [
+        person("広域　一郎", "コウイキ　イチロウ", "1970-10-10", "1", "世帯主", honseki=HONSEKI_SAPPORO, hittosha="広域　一郎",
+               individual_number=KOIKI_NUMBERS[0]),
+        person("広域　花子", "コウイキ　ハナコ", "1972-02-02", "2", "妻", honseki=HONSEKI_SAPPORO, hittosha="広域　一郎",
+               individual_number=KOIKI_NUMBERS[1]),
+        person("広域　次郎", "コウイキ　ジロウ", "2005-05-05", "1", "子", honseki=HONSEKI_SAPPORO, hittosha="広域　一郎")],
+        "address": address(block="81番"), "prior_address": chiba_address()}, dt.date(2026, 4, 9))
+    other = change(reg, "move_in", {"persons": [person("他人　三郎", "タニン　サブロウ", "1960-06-06", "1", "世帯主")],
+                                    "address": address(block="81番", katagaki="2号室"), "prior_address": chiba_address()},
+                   dt.date(2026, 4, 9))
+    net.koiki = [*family.outcome.persons, other.outcome.persons[0]]  # type: ignore[attr-defined]
+    return net.koiki  # type: ignore[attr-defined, no-any-return]
+
+
+def koiki_request(**fields: Any) -> Any:
+    from juki.domain.wide_area import WideAreaRequest
+
+    data: dict[str, Any] = {"residence_lg_code": SAPPORO, "identity": [{"kind": "drivers_license", "note": "第123号"}],
+                            "requester": {"name": "広域　一郎", "birth_date": "1970-10-10", "address": KOIKI_ADDRESS}}
+    data.update(fields)
+    return WideAreaRequest.from_json(data)
+
+
+def chiba_clerk() -> Any:
+    from juki.access.model import Principal
+
+    return Principal.build(user_id="clerk1", terminal_id="T001", session_id="s-clerk1", section="市民課",
+                           grants={("counter_clerk", "市民課")})
+
+
+def issuance_rows(n: Any) -> list[dict[str, Any]]:
+    with n.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(sa.text("SELECT * FROM certificate_issuances ORDER BY issued_at")).mappings()]
+
+
+def signing_key(net: Network, code: str) -> Any:
+    from juki.adapters.pdf.signing import CertificateSigner
+    from juki.net.node import NodeConfig
+
+    return CertificateSigner.load_or_create(NodeConfig.load(net.dir(code)).cert_key).public_key
+
+
+def test_wide_area_copy_is_issued_and_signed_by_the_issuing_municipality(net: Network, tmp_path: Any) -> None:
+    """12条の4: the 交付地 (千葉市) asks the 住所地 (札幌市) over mutual TLS; its own mayor issues the copy,
+    signed with its key and logged in its issuance log; 札幌市 records what it sent and audits the read."""
+    from juki.adapters.pdf.verify import verify_pdf
+    from juki.cli.main import main
+    from juki.issuance.proof import normalise, pdf_text
+    from juki.net.wide_area import residence_of
+
+    ichiro, hanako, jiro, _ = koiki_family(net)
+    chiba, sapporo = node(net, CHIBA), node(net, SAPPORO)
+    sends_before = len(services(sapporo).wide_area.sends())
+    request = koiki_request(whole_household=True, items={"relationship": True, "head_of_household": True},
+                            purpose="年金の手続")
+    issued = chiba.register.issuance.issue_wide_area(chiba_clerk(), request, residence_of(chiba))
+
+    # the copy: 千葉市's mayor and code, 札幌市's persons and address, never 本籍・筆頭者 / コード / 番号
+    text = normalise(pdf_text(issued.pdf))
+    assert "千葉市長" in text and "札幌市長" not in text and issued.certificate_id.startswith(f"{CHIBA}-")
+    for name in ("広域一郎", "広域花子", "広域次郎", "世帯全員", "北一条西81番", "年金の手続", "世帯主", "妻"):
+        assert name in text, name
+    for secret in ("北一条西二丁目1番地", "本籍", "筆頭者", ichiro.juminhyo_code, hanako.juminhyo_code, *KOIKI_NUMBERS):
+        assert secret not in text, secret
+    # verified with the 交付地's public key (and not with the 住所地's), by `juki verify` too
+    assert verify_pdf(issued.pdf, signing_key(net, CHIBA)).ok
+    assert not verify_pdf(issued.pdf, signing_key(net, SAPPORO)).ok
+    pdf, pem = tmp_path / "koiki.pdf", tmp_path / "chiba.pem"
+    pdf.write_bytes(issued.pdf)
+    assert main(["cert", "public-key", "--node", str(net.dir(CHIBA)), "--out", str(pem)]) == 0
+    assert main(["verify", str(pdf), "--public-key", str(pem)]) == 0
+
+    # 千葉市's issuance log: path wide_area, the 住所地 and the answer's reference; the subjects are the
+    # answer's references, never 札幌市's 宛名番号
+    row = next(r for r in issuance_rows(chiba) if r["certificate_id"] == issued.certificate_id)
+    detail = json.loads(row["request_detail"])
+    assert (row["path"], row["kind"], row["requester_relation"]) == ("wide_area", "resident_copy", "household")
+    assert detail["residence_lg_code"] == SAPPORO and detail["wide_area_from"] == CHIBA
+    ref = detail["answer_ref"]
+    assert json.loads(row["subject_ids"]) == [f"{ref}-1", f"{ref}-2", f"{ref}-3"] == list(issued.subject_ids)
+    issue_audit = [e for e in audit_rows(chiba, "certificate.issue") if e["detail"]["certificate_id"] == issued.certificate_id]
+    assert issue_audit[0]["detail"]["answer_ref"] == ref and issue_audit[0]["user_id"] == "clerk1"
+
+    # 札幌市: one send record naming the persons, and the audited read with them as subjects
+    sends = services(sapporo).wide_area.sends()
+    assert len(sends) == sends_before + 1
+    sent = next(s for s in sends if s["answer_ref"] == ref)
+    assert sent["issuing_lg_code"] == CHIBA and sent["person_ids"] == [ichiro.person_id, hanako.person_id, jiro.person_id]
+    assert sent["requester"]["person_id"] == ichiro.person_id and sent["requester"]["identity"] == ["drivers_license"]
+    provided = [e for e in audit_rows(sapporo, "wide_area.provide") if e["detail"].get("answer_ref") == ref]
+    assert [(e["outcome"], e["user_id"], e["subjects"]) for e in provided] == [
+        ("allowed", f"clerk1@municipality:{CHIBA}", sorted([ichiro.person_id, hanako.person_id, jiro.person_id]))]
+
+
+def test_a_retried_wide_area_request_gets_the_same_answer_recorded_once(net: Network) -> None:
+    """The 交付地's request id is the key: the same request again gets the same answer (one send record);
+    another request under the same id is refused."""
+    from juki.domain.errors import Conflict
+    from juki.net.wide_area import residence_of
+
+    _, hanako, _, _ = koiki_family(net)
+    chiba, sapporo = node(net, CHIBA), node(net, SAPPORO)
+    ask = residence_of(chiba)
+    sent = koiki_request(subjects=[{"name": "広域　花子", "birth_date": "1972-02-02"}]).sent(
+        request_id="retry-" + "0" * 20, issuing_lg_code=CHIBA, operator="clerk1")
+    before = len(services(sapporo).wide_area.sends())
+    first, again = ask(sent), ask(sent)
+    assert first == again and [p.name for p in first.persons] == ["広域　花子"] and not first.whole_household
+    assert len(services(sapporo).wide_area.sends()) == before + 1
+    reads = [e for e in audit_rows(sapporo, "wide_area.provide") if e["detail"].get("answer_ref") == first.answer_ref]
+    assert [e["detail"].get("repeat", False) for e in reads] == [False, True]
+    assert all(e["subjects"] == [hanako.person_id] for e in reads)
+    with pytest.raises(Conflict) as e:
+        ask(dataclasses.replace(sent, purpose="別の用途"))
+    assert e.value.problems[0].rule == "NET-3/request-id"
+
+
+def test_wide_area_refusals(net: Network) -> None:
+    """Refused, with nothing in 千葉市's issuance log (the refusal audited there as certificate.refuse, and at
+    札幌市 as a denied wide_area.provide): a requester outside the household, a person under a DV 支援措置
+    (refer to the 住所地), an unknown person, a 住所地 unknown or down, and a caller that is not the 交付地
+    it names or not a municipality at all."""
+    from juki.access.support import register_measure
+    from juki.domain.errors import Forbidden, NotFound, Unavailable
+    from juki.net.node import PeerEntry
+    from juki.net.pki import NodeIdentity, Tier
+    from juki.net.wide_area import PATH, residence_of
+
+    from .support import client_for
+
+    ichiro, hanako, _, other = koiki_family(net)
+    chiba, sapporo = node(net, CHIBA), node(net, SAPPORO)
+    issuance = chiba.register.issuance
+    logged = len(issuance_rows(chiba))
+
+    def refused(request: Any, kind: type, rule: str) -> Any:
+        with pytest.raises(kind) as e:
+            issuance.issue_wide_area(chiba_clerk(), request, residence_of(chiba))
+        assert rule in {p.rule for p in e.value.problems}, e.value
+        assert len(issuance_rows(chiba)) == logged
+        entry = audit_rows(chiba, "certificate.refuse")[-1]
+        assert entry["outcome"] == "denied" and rule in entry["detail"]["rules"]
+        assert entry["detail"]["residence_lg_code"] == request.residence_lg_code
+        return e.value
+
+    # 他人　三郎 lives in the same building but not in the 世帯: no copy of 広域　一郎
+    stranger = {"name": "他人　三郎", "birth_date": "1960-06-06", "address": KOIKI_ADDRESS}
+    refused(koiki_request(requester=stranger, subjects=[{"name": "広域　一郎", "birth_date": "1970-10-10"}]),
+            RuleViolation, "REG-CERT/relation")
+    denied = [e for e in audit_rows(sapporo, "wide_area.provide") if e["outcome"] == "denied"]
+    assert denied[-1]["detail"]["rules"] == ["REG-CERT/relation"]
+    assert set(denied[-1]["subjects"]) == {other.person_id, ichiro.person_id}
+
+    # 広域　花子 is under a 支援措置: even her own request is referred to 札幌市's counter, with no data
+    today = sapporo.register.changes.today()
+    register_measure(sapporo.register.engine, person_id=hanako.person_id, offender_name="加害　次郎",
+                     valid_from=today, registered_by="clerk", approved_by="chief")
+    e = refused(koiki_request(requester={"name": "広域　花子", "birth_date": "1972-02-02", "address": KOIKI_ADDRESS}),
+                RuleViolation, "SEC-8/wide-area")
+    assert "札幌市" in e.problems[0].ja and not any(w in e.problems[0].ja for w in ("花子", "支援", "DV"))
+    refused(koiki_request(whole_household=True), RuleViolation, "SEC-8/wide-area")  # she is in the 世帯
+
+    # nobody of that name, birth date and address lives in 札幌市
+    refused(koiki_request(requester={"name": "不明　五郎", "birth_date": "1950-01-01", "address": KOIKI_ADDRESS}),
+            NotFound, "REG-CERT/wide-area-person")
+
+    # 藤沢市 is not in 千葉市's peers.json (北海道 is, but as a prefecture); 函館市 is, but nothing answers there
+    refused(koiki_request(residence_lg_code="142051"), NotFound, "NET-2/peer")
+    refused(koiki_request(residence_lg_code=HOKKAIDO), NotFound, "NET-2/peer")  # a prefecture keeps no 住民票
+    chiba.peers.put(PeerEntry(Tier.MUNICIPALITY, "012025", f"https://127.0.0.1:{free_port()}", "函館市"))
+    e = refused(koiki_request(residence_lg_code="012025"), Unavailable, "NET-2/unavailable")
+    assert "函館市" in e.problems[0].ja and "交付していません" in e.problems[0].ja
+
+    # the node route: the 交付地 named must be the caller; a prefecture may not call it at all
+    sent = koiki_request().sent(request_id="caller-" + "0" * 20, issuing_lg_code="012025", operator="clerk1")
+    with pytest.raises(Forbidden) as forbidden:
+        call(chiba, SAPPORO, PATH, sent.to_json())
+    assert forbidden.value.problems[0].rule == "NET-2/caller"
+    with client_for(net.dir(HOKKAIDO), net.specs[SAPPORO].url, NodeIdentity(Tier.MUNICIPALITY, SAPPORO)) as client:
+        r = client.post(PATH, json=dataclasses.replace(sent, issuing_lg_code=HOKKAIDO).to_json())
+    assert r.status_code == 403 and r.json()["problems"][0]["rule"] == "NET-2/tier"
+    refusals = [x for x in audit_rows(sapporo, "net.denied") if x["detail"]["path"] == PATH]
+    assert [x["user_id"] for x in refusals][-2:] == [f"municipality:{CHIBA}", f"prefecture:{HOKKAIDO}"]
+
+
+def test_wide_area_through_the_register_api_and_the_cli(net: Network, tmp_path: Any) -> None:
+    """The 交付地's clerk at 千葉市's register API (its node process asks 札幌市), and the same from the
+    command line on 千葉市's node directory; the supervisor sees both in 千葉市's issuance log."""
+    import httpx
+
+    from juki.adapters.pdf.verify import verify_pdf
+    from juki.cli.main import main
+
+    koiki_family(net)
+    api, login = chiba_api(net)
+    body = {"residence_lg_code": SAPPORO, "identity": [{"kind": "passport"}],
+            "requester": {"name": "コウイキ　ジロウ", "birth_date": "2005-05-05", "address": KOIKI_ADDRESS}}
+    r = httpx.post(f"{api}/api/v1/certificates/wide-area", headers=login("clerk"), json=body, timeout=120)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/pdf" and r.headers["X-Juki-Certificate-Id"].startswith(CHIBA)
+    assert verify_pdf(r.content, signing_key(net, CHIBA)).ok
+    bad = httpx.post(f"{api}/api/v1/certificates/wide-area", headers=login("clerk"),
+                     json={**body, "items": {"individual_number": True}}, timeout=60)
+    assert bad.status_code == 422 and bad.json()["problems"][0]["rule"] == "REG-CERT/wide-area"
+    assert httpx.post(f"{api}/api/v1/certificates/wide-area", headers=login("clerk"),
+                      json={**body, "request_id": "x" * 20}, timeout=60).status_code == 422
+
+    request = tmp_path / "koiki.json"
+    request.write_text(json.dumps({**body, "requester": {"name": "広域　一郎", "birth_date": "1970-10-10",
+                                                         "address": KOIKI_ADDRESS}}, ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / "cli.pdf"
+    assert main(["cert", "issue", str(request), "--wide-area", "--node", str(net.dir(CHIBA)), "--out", str(out),
+                 "--actor", "clerk"]) == 0
+    assert verify_pdf(out.read_bytes(), signing_key(net, CHIBA)).ok
+
+    log = httpx.get(f"{api}/api/v1/certificates/log", headers=login("chief"), timeout=60)
+    assert log.status_code == 200, log.text
+    wide = [e for e in log.json() if e["path"] == "wide_area"]
+    assert r.headers["X-Juki-Certificate-Id"] in {e["certificate_id"] for e in wide}
+    assert all(e["request"]["residence_lg_code"] == SAPPORO and e["requester_person_id"] is None for e in wide)

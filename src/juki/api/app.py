@@ -42,13 +42,22 @@ from juki.api.common import (
 from juki.api.security import AUTHENTICATED, PUBLIC, RULES, Rule, api_routes, check_rules, permissions_of
 from juki.config import Register
 from juki.domain.changes import COMMANDS, from_json
-from juki.domain.errors import Conflict, Forbidden, InvalidInput, JukiError, NotFound, Problem, RuleViolation
+from juki.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    JukiError,
+    NotFound,
+    Problem,
+    RuleViolation,
+    Unavailable,
+)
 from juki.domain.events import ChangeKind, Origin
 
 MAX_BODY_BYTES = 1_000_000
 Terminal = Annotated[str | None, Header(alias="X-Juki-Terminal", description="端末ID")]
 TerminalKey = Annotated[str | None, Header(alias="X-Juki-Terminal-Key", description="端末の認証鍵（ログイン時）")]
-STATUS = {InvalidInput: 422, RuleViolation: 422, NotFound: 404, Conflict: 409, Forbidden: 403}
+STATUS = {InvalidInput: 422, RuleViolation: 422, NotFound: 404, Conflict: 409, Forbidden: 403, Unavailable: 503}
 ENVELOPE_FIELDS = {"origin", "legal_basis", "effective_date", "notified_date", "case_ref", "agent",
                    "idempotency_key", "change"}
 

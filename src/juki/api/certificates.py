@@ -4,6 +4,11 @@ issuance log and the counts by type.
 * ``POST /api/v1/certificates`` -- one certificate: the body is the request
   (:class:`juki.domain.certificate_requests.CertificateRequest` as JSON) plus ``envelope`` when mailed;
   the answer is the signed PDF (``application/pdf``), its id in ``X-Juki-Certificate-Id``.
+* ``POST /api/v1/certificates/wide-area`` -- 広域交付 (住基法12条の4) at this municipality as the 交付地: the
+  body is :class:`juki.domain.wide_area.WideAreaRequest` as JSON (the 住所地's code, the requester as
+  identified, 世帯全員 or the subjects, items, purpose); the 住所地 is asked over the 住基ネット and this
+  municipality's mayor issues the copy (signed PDF, as above).  Only a register running as a municipality
+  node can ask (409 ``NET-2/not-connected`` otherwise); an unreachable 住所地 is 503 ``NET-2/unavailable``.
 * ``POST /api/v1/certificates/bulk`` -- ``{"items": [{"request": …, "envelope": …}, …]}``: one subject per
   envelope, every PDF read back and matched with its envelope before anything is logged; the answer holds
   each PDF in base64 with its envelope.
@@ -16,6 +21,7 @@ A refusal is a JSON error naming the field and the rule; it is audited by the se
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 from collections.abc import Callable
@@ -30,17 +36,28 @@ from juki.clock import jst_date
 from juki.config import Register
 from juki.domain.certificate_requests import request_from_json
 from juki.domain.changes import from_json
-from juki.domain.errors import Conflict, Forbidden, InvalidInput, JukiError, NotFound, Problem, RuleViolation
+from juki.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    JukiError,
+    NotFound,
+    Problem,
+    RuleViolation,
+    Unavailable,
+)
+from juki.domain.wide_area import WideAreaAnswer, WideAreaRequest
 from juki.issuance.proof import Envelope
 
 RULES: dict[str, Rule] = {
     "certificate_issue": "certificate.issue",
+    "certificate_wide_area": "certificate.issue",
     "certificate_bulk": "certificate.issue",
     "certificate_log": "certificate.log.read",
     "certificate_counts": "certificate.log.read",
 }
 
-STATUS = {InvalidInput: 422, RuleViolation: 422, NotFound: 404, Conflict: 409}
+STATUS = {InvalidInput: 422, RuleViolation: 422, NotFound: 404, Conflict: 409, Unavailable: 503}
 T = TypeVar("T")
 
 
@@ -68,6 +85,18 @@ def pdf_response(pdf: bytes, certificate_id: str) -> Response:
         "Content-Disposition": f'attachment; filename="{certificate_id}.pdf"'})
 
 
+def residence_for(reg: Register) -> Callable[[WideAreaRequest], WideAreaAnswer]:
+    """The 住所地 of a 広域交付, asked through the municipality node this register runs in (``reg.net``)."""
+    net = getattr(reg, "net", None)
+    if net is None:
+        raise Conflict(Problem("net", "NET-2/not-connected",
+                               "この住民基本台帳は住基ネットのノードとして動いていないため、広域交付の照会ができません。",
+                               "This register is not running as a node of the 住基ネット: it cannot ask a 住所地."))
+    from juki.net.wide_area import residence_of
+
+    return residence_of(net.node)
+
+
 def router(reg: Register) -> APIRouter:
     r = APIRouter(tags=["証明書の交付"])
 
@@ -80,6 +109,23 @@ def router(reg: Register) -> APIRouter:
         envelope = envelope_from(data.pop("envelope", None), "envelope")
         req = request_from_json(data)
         issued = answered(lambda: reg.issuance.issue(principal, req, envelope=envelope))
+        if isinstance(issued, JSONResponse):
+            return issued
+        return pdf_response(issued.pdf, issued.certificate_id)
+
+    @r.post("/api/v1/certificates/wide-area", name="certificate_wide_area",
+            summary="広域交付（住基法12条の4）: 住所地に住基ネットで照会し、この市区町村長が住民票の写しを交付",
+            response_class=Response, responses={200: {"content": {"application/pdf": {}}}})
+    async def certificate_wide_area(request: Request, principal: Principal_ = None) -> Any:
+        assert principal is not None
+        data = await json_body(request)
+        set_by_node = sorted(set(data) & {"request_id", "issuing_lg_code", "operator"})
+        if set_by_node:
+            raise InvalidInput([Problem(k, "REG-R2", "この項目は交付地のシステムが設定します。", "This item is set by the system.")
+                                for k in set_by_node])
+        req = WideAreaRequest.from_json(data)
+        residence = residence_for(reg)
+        issued = await asyncio.to_thread(answered, lambda: reg.issuance.issue_wide_area(principal, req, residence))
         if isinstance(issued, JSONResponse):
             return issued
         return pdf_response(issued.pdf, issued.certificate_id)

@@ -1,7 +1,8 @@
 """``juki verify`` and ``juki cert public-key``: check a certificate PDF offline; publish the key.
 
     juki verify FILE.pdf [--public-key PEM] [--json]   exit 0 valid / 1 invalid (the reasons printed)
-    juki cert public-key [--out FILE]                  the certificate-signing public key (PEM)
+    juki cert public-key [--out FILE] [--node DIR]     the certificate-signing public key (PEM), of a node's
+                                                       own key with --node
 
 ``juki verify`` needs no database: only the public key (by default the public half of this
 municipality's key file, ``JUKI_CERT_KEY_FILE``; a relying office passes the published PEM).
@@ -72,7 +73,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_public_key(args: argparse.Namespace) -> int:
     from juki.cli.common import register
 
-    pem = register().certificate_signer.public_key_pem()
+    if args.node:  # a municipality node signs with its own key (node.json cert_key_file, default <dir>/cert-key.pem)
+        from juki.adapters.pdf.signing import CertificateSigner
+        from juki.net.node import NodeConfig
+
+        pem = CertificateSigner.load_or_create(NodeConfig.load(args.node).cert_key).public_key_pem()
+    else:
+        pem = register().certificate_signer.public_key_pem()
     if args.out:
         Path(args.out).write_text(pem, encoding="ascii")
         print(f"公開鍵を書き出しました / public key written: {args.out}")
@@ -89,4 +96,5 @@ def register_certificate_commands(sub: argparse._SubParsersAction) -> None:  # t
     v.set_defaults(func=cmd_verify)
     k = cert_commands(sub).add_parser("public-key", help="証明書の検証用公開鍵 / the certificate verification key (PEM)")
     k.add_argument("--out", help="書き出すファイル / write to this file")
+    k.add_argument("--node", help="市町村ノードのディレクトリ（その署名鍵）/ a municipality node directory (its signing key)")
     k.set_defaults(func=cmd_public_key)

@@ -2,6 +2,8 @@
 and kiosks, 印鑑登録 from the server's command line (REG-CERT, REG-LINK5).
 
     juki cert issue REQUEST.json --out FILE.pdf --actor USER     one certificate (the API's request JSON)
+    juki cert issue REQUEST.json --wide-area --node DIR --out FILE.pdf --actor USER
+                                                                 広域交付 (12条の4): ask the 住所地 over the 住基ネット
     juki cert log [--since D] [--until D] [--person ID] --actor USER
     juki cert counts [--since D] [--until D] --actor USER          交付件数 by kind, channel and path
     juki card issue PERSON_ID --out CARD.pem --actor USER [--pin-stdin] [--algorithm ed25519|ecdsa-p256]
@@ -69,6 +71,8 @@ def cmd_cert_issue(args: argparse.Namespace) -> int:
     from juki.api.certificates import envelope_from
     from juki.domain.certificate_requests import request_from_json
 
+    if args.wide_area:
+        return _cert_issue_wide_area(args)
     reg = _reg()
     data = json.loads(Path(args.request).read_text(encoding="utf-8"))
     envelope = envelope_from(data.pop("envelope", None), "envelope")
@@ -76,6 +80,31 @@ def cmd_cert_issue(args: argparse.Namespace) -> int:
     reg.close()
     Path(args.out).write_bytes(issued.pdf)
     print(f"交付しました / issued {issued.certificate_id} ({issued.kind.ja}, {len(issued.subject_ids)}人) → {args.out}")
+    return 0
+
+
+def _cert_issue_wide_area(args: argparse.Namespace) -> int:
+    """広域交付 (12条の4) at the municipality node ``--node`` (the 交付地): the 住所地 is asked over the
+    住基ネット with this node's certificate and peers.json; the copy is issued, signed and logged here."""
+    from juki.cli.net import _open
+    from juki.domain.wide_area import WideAreaRequest
+    from juki.net.pki import Tier
+    from juki.net.wide_area import residence_of
+
+    node = _open(args)
+    if node.role is not Tier.MUNICIPALITY:
+        print("広域交付は市町村のノードで交付します / issue 広域交付 at a municipality node", file=sys.stderr)
+        return 2
+    node.migrate()
+    reg = node.register
+    try:
+        request = WideAreaRequest.from_json(json.loads(Path(args.request).read_text(encoding="utf-8")))
+        issued = reg.issuance.issue_wide_area(_principal(reg, args.actor), request, residence_of(node))
+    finally:
+        node.close()
+    Path(args.out).write_bytes(issued.pdf)
+    print(f"広域交付しました / issued {issued.certificate_id} ({issued.kind.ja}, {len(issued.subject_ids)}人, "
+          f"住所地 {request.residence_lg_code}) → {args.out}")
     return 0
 
 
@@ -182,6 +211,11 @@ def register_issuance_commands(sub: argparse._SubParsersAction) -> None:  # type
     p.add_argument("request", help="請求内容（APIと同じJSON）/ the request as JSON (as for the API)")
     p.add_argument("--out", required=True, help="PDFの書き出し先 / where to write the PDF")
     p.add_argument("--actor", required=True, help="交付する職員の利用者ID / the issuing staff user id")
+    p.add_argument("--wide-area", action="store_true",
+                   help="広域交付（住基法12条の4）: 住所地に住基ネットで照会して交付 / ask the 住所地 over the network "
+                        "(REQUEST.json as for POST /api/v1/certificates/wide-area)")
+    p.add_argument("--node", help="--wide-area: 交付地の市町村ノードのディレクトリ / the issuing municipality's node "
+                                  "directory (default $JUKI_NODE_DIR or ./var/node)")
     p.set_defaults(func=cmd_cert_issue)
     p = cert.add_parser("log", help="交付記録 / the issuance log")
     for name in ("--since", "--until"):

@@ -419,7 +419,9 @@ def run_demo_network(args: argparse.Namespace, register_url: str, *, database_ur
 
     shift = args.net_port - 9000  # the demo's ports are 9001… by default (--net-port 9000)
     specs = [dataclasses.replace(s, port=s.port + shift) for s in DEMO_NODES]
-    specs = [dataclasses.replace(s, api_port=args.port, database_url=database_url, key_file=key_file)
+    cert_key = os.environ.get("JUKI_CERT_KEY_FILE", "")  # the demo register's signing key stays 札幌市's
+    specs = [dataclasses.replace(s, api_port=args.port, database_url=database_url, key_file=key_file,
+                                 cert_key_file=os.path.abspath(cert_key) if cert_key else "")
              if s.code == "011002" else s for s in specs]
     root = Path(DEMO_NETWORK_DIR).resolve()
     net = Network(root, specs).build(ca_name="juki デモ")

@@ -78,6 +78,12 @@ class Forbidden(JukiError):
     kind = "forbidden"
 
 
+class Unavailable(JukiError):
+    """Another node this request needs cannot be reached now (通信障害): nothing was done; try again later."""
+
+    kind = "unavailable"
+
+
 class Problems:
     """Collects problems so that a request is checked whole and every fault is reported at once."""
 

@@ -30,3 +30,18 @@ def jurisdiction(lg_code: str) -> Jurisdiction:
         return KNOWN[lg_code]
     except KeyError:
         raise LookupError(f"unknown municipality {lg_code}; known: {', '.join(sorted(KNOWN))}") from None
+
+
+def register_code(lg_code: str) -> str:
+    """The municipality whose register covers ``lg_code``: a 政令指定都市's ward (011011 中央区) → the city
+    (011002 札幌市); any other code is itself."""
+    for j in KNOWN.values():
+        if lg_code == j.lg_code or lg_code in j.ward_codes:
+            return j.lg_code
+    return lg_code
+
+
+def name_of(lg_code: str) -> str:
+    """The municipality's name when juki knows it, else its code."""
+    j = KNOWN.get(register_code(lg_code))
+    return j.name if j is not None else lg_code

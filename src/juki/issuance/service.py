@@ -45,6 +45,7 @@ from juki.adapters.db.engine import read_only
 from juki.adapters.db.store import Reads, Store
 from juki.clock import Clock, jst_date
 from juki.domain import certificate_requests as cr
+from juki.domain import wide_area as wa
 from juki.domain.certificates import (
     STATUTORY_ITEMS,
     CertificateKind,
@@ -56,7 +57,7 @@ from juki.domain.certificates import (
 from juki.domain.errors import Conflict, Forbidden, InvalidInput, JukiError, NotFound, Problem, RuleViolation
 from juki.domain.events import ChangeKind
 from juki.domain.model import HouseholdRecord, PersonRecord, Status
-from juki.domain.municipalities import KNOWN
+from juki.domain.municipalities import register_code
 from juki.domain.register import Jurisdiction
 from juki.services.reading import ReadService
 
@@ -93,6 +94,10 @@ class Rendered(Protocol):
 
 CertificateIssuer = Callable[[Document, str], Rendered]
 """``issuer(document, issued_by) -> Rendered``: render, sign, and return the PDF."""
+
+Residence = Callable[[wa.WideAreaRequest], wa.WideAreaAnswer]
+"""``residence(request) -> answer``: ask the 住所地 for its 広域交付住民票情報 (over the 住基ネット in a node,
+:func:`juki.net.wide_area.residence_of`); a refusal or an unreachable 住所地 raises a JukiError."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,7 @@ class _Prepared:
     envelope: Envelope | None
     intended: Envelope | None
     seal: SealRegistration | None
+    detail: dict[str, Any] = field(default_factory=dict)  # kept in the log's request detail (広域交付: 住所地, answer)
 
 
 def _same(a: str, b: str) -> bool:
@@ -143,7 +149,7 @@ def _requester(p: cr.Person) -> Requester:
                      birth_date=p.birth_date)
 
 
-def _history(reads: Reads, person_id: str) -> tuple[HistoryLine, ...]:
+def subject_history(reads: Reads, person_id: str) -> tuple[HistoryLine, ...]:
     """異動履歴 of one subject, from their own versions only (no other person's name can appear): the day,
     the kind, and what changed on this person's 住民票."""
     rows = reads.person_history(person_id)
@@ -164,6 +170,10 @@ def _history(reads: Reads, person_id: str) -> tuple[HistoryLine, ...]:
         lines.append(HistoryLine(event.effective_date, event.kind.ja, "　".join(changed), person_id))
         before = record
     return tuple(lines)
+
+
+def _wide_area_detail(sent: wa.WideAreaRequest) -> dict[str, Any]:
+    return {"residence_lg_code": sent.residence_lg_code, "request_id": sent.request_id}
 
 
 class IssuanceService:
@@ -290,10 +300,89 @@ class IssuanceService:
             principal, [self._prepare(principal, request, None, kiosk=kiosk)]), kiosk=kiosk)
         return self._commit(principal, done, None, kiosk=kiosk)[0]
 
+    # --- 広域交付 at the 交付地 (住基法12条の4) -----------------------------------------------------------
+
+    def issue_wide_area(self, principal: Principal, request: wa.WideAreaRequest, residence: Residence, *,
+                        request_token: str | None = None) -> Issued:
+        """広域交付: this municipality is the 交付地.  It checks the request (12条の4, the relation left to the
+        住所地), asks the 住所地 for the 広域交付住民票情報 (``residence``), and its own mayor issues the copy:
+        this municipality's name, code and mayor on the form, signed with its key, logged here (path
+        ``wide_area``, the 住所地 and the answer's reference in the request detail; the subjects are the
+        answer's references ``W…-n``, never a 宛名番号 of the 住所地).  A refusal by the 住所地, or a 住所地
+        unknown or unreachable, is audited here as ``certificate.refuse`` and nothing is logged as issued.
+
+        ``request_token`` (the counter's preview, :meth:`preview_wide_area`) is also the request id sent,
+        so the 住所地 answers the preview and the issue with the same content, recorded once there."""
+        sent = self._wide_area_sent(principal, request, request_token)
+
+        def work() -> list[tuple[_Prepared, Rendered]]:
+            policy.require(principal, "certificate.issue")
+            if request_token is not None:
+                self._claimable(request_token)
+            return self._render(principal, [self._prepare_wide_area(sent, residence)])
+
+        done = self._guarded(principal, [sent.certificate_request(())], work, extra=_wide_area_detail(sent))
+        try:
+            return self._commit(principal, done, None, request_token=request_token)[0]
+        except sa.exc.IntegrityError:
+            if request_token is None or self._issued_with(request_token) is None:
+                raise
+            self._guarded(principal, [sent.certificate_request(())], lambda: self._claimable(request_token),
+                          extra=_wide_area_detail(sent))  # raises Conflict
+            raise
+
+    def preview_wide_area(self, principal: Principal, request: wa.WideAreaRequest, residence: Residence, *,
+                          request_token: str) -> Document:
+        """What :meth:`issue_wide_area` with the same ``request_token`` will print (the 住所地 is asked
+        already: its answer is what the clerk sees, and what the issue gets again), unsigned and not logged;
+        audited as ``certificate.preview`` with the answer's references."""
+        sent = self._wide_area_sent(principal, request, request_token)
+
+        def work() -> _Prepared:
+            policy.require(principal, "certificate.issue")
+            return self._prepare_wide_area(sent, residence)
+
+        prepared: _Prepared = self._guarded(principal, [sent.certificate_request(())], work,
+                                            extra=_wide_area_detail(sent))
+        if self.audit is not None:
+            self.audit.record_now(self.engine, user_id=principal.user_id, terminal=principal.terminal_id,
+                                  session_id=principal.session_id, action="certificate.preview",
+                                  subject_ids=list(prepared.document.subject_ids),
+                                  detail={"kind": CertificateKind.RESIDENT_COPY.value, "path": cr.Path.WIDE_AREA.value,
+                                          "items": list(prepared.checked.items.names()), **prepared.detail})
+        return prepared.document
+
+    def _wide_area_sent(self, principal: Principal, request: wa.WideAreaRequest,
+                        request_token: str | None) -> wa.WideAreaRequest:
+        if request_token is not None and not REQUEST_TOKEN.fullmatch(request_token):
+            raise InvalidInput(Problem("request_token", "REG-CERT/issue-once", "交付の確認番号の形式が正しくありません。",
+                                       "The issue token is malformed."))
+        return request.sent(request_id=request_token or secrets.token_urlsafe(32),
+                            issuing_lg_code=self.jurisdiction.lg_code, operator=principal.user_id)
+
+    def _prepare_wide_area(self, sent: wa.WideAreaRequest, residence: Residence) -> _Prepared:
+        sent.check(self.jurisdiction.lg_code)
+        answer = residence(sent)
+        bad = answer.problems(sent, register_code(sent.residence_lg_code))
+        if bad:
+            raise RuleViolation(bad)
+        today = jst_date(self.clock())
+        lg_code = self.jurisdiction.lg_code
+        document = answer.document(municipality=self.jurisdiction.name, lg_code=lg_code, mayor=self._mayor(),
+                                   issued_on=today, certificate_id=new_certificate_id(lg_code, today),
+                                   purpose=sent.purpose)
+        request = sent.certificate_request(document.subject_ids, issuing_lg_code=lg_code)
+        checked = cr.Checked(CertificateKind.RESIDENT_COPY, answer.layout, answer.items,
+                             tuple(p.relation for p in answer.persons))
+        detail = {"residence_lg_code": answer.residence_lg_code, "answer_ref": answer.answer_ref,
+                  "request_id": sent.request_id}
+        return _Prepared(request, checked, document, document.persons, None, None, None, detail)
+
     # --- preparing one certificate -----------------------------------------------------------------
 
     def _guarded(self, principal: Principal, requests: Sequence[cr.CertificateRequest], work: Callable[[], Any], *,
-                 batch_id: str | None = None, kiosk: KioskContext | None = None) -> Any:
+                 batch_id: str | None = None, kiosk: KioskContext | None = None,
+                 extra: dict[str, Any] | None = None) -> Any:
         """Run ``work``; a refusal is audited (``certificate.refuse``) and re-raised, nothing else written."""
         try:
             return work()
@@ -308,6 +397,7 @@ class IssuanceService:
                     detail["batch_id"] = batch_id
                 if kiosk:
                     detail.update(card_id=kiosk.card_id, transaction_id=kiosk.transaction_id)
+                detail.update(extra or {})
                 self.audit.record_now(self.engine, user_id=principal.user_id, terminal=principal.terminal_id,
                                       session_id=principal.session_id, action="certificate.refuse", outcome="denied",
                                       subject_ids=subjects, detail=detail)
@@ -315,6 +405,13 @@ class IssuanceService:
 
     def _prepare(self, principal: Principal, request: cr.CertificateRequest, envelope: Envelope | None, *,
                  kiosk: KioskContext | None = None, field_prefix: str = "") -> _Prepared:
+        if request.path is cr.Path.WIDE_AREA:  # 12条の4: the 交付地 issues (issue_wide_area), never the 住所地
+            raise RuleViolation(Problem(
+                f"{field_prefix}path", "REG-CERT/wide-area",
+                "広域交付の住民票の写しは、請求を受けた交付地の市町村長が住基ネットで住所地に照会して交付します。"
+                "この画面・この請求では交付しません（交付地で広域交付として受け付けてください）。",
+                "A 広域交付 copy is issued by the municipality where it is asked for, which asks the municipality "
+                "of residence over the 住基ネット (POST /api/v1/certificates/wide-area there); not on this path."))
         today = jst_date(self.clock())
         with self.store.read() as r:
             found = r.persons(request.subject_ids)
@@ -421,7 +518,7 @@ class IssuanceService:
         persons = tuple(p if printed.individual_number else replace(p, individual_number=None) for p in subjects)
         history: tuple[HistoryLine, ...] = ()
         if checked.items.history:
-            history = tuple(line for p in subjects for line in _history(r, p.person_id))
+            history = tuple(line for p in subjects for line in subject_history(r, p.person_id))
         move_out = None
         if kind is CertificateKind.MOVE_OUT:
             p = subjects[0]
@@ -430,10 +527,6 @@ class IssuanceService:
             if p.moved_out_to is not None and p.removal_date is not None:
                 move_out = MoveOutDetails(p.moved_out_to, p.removal_date, notified)
         municipality, lg_code, mayor = self.jurisdiction.name, self.jurisdiction.lg_code, self._mayor()
-        if request.path is cr.Path.WIDE_AREA:
-            place = KNOWN.get(request.wide_area_from)
-            municipality = place.name if place else f"交付地（{request.wide_area_from}）"
-            lg_code, mayor = request.wide_area_from, f"{municipality}長"
         return Document(
             kind=kind, layout=checked.layout, items=checked.items, persons=persons, household=household,
             history=history, municipality=municipality, lg_code=lg_code, mayor=mayor, issued_on=today,
@@ -477,6 +570,7 @@ class IssuanceService:
             detail["batch_id"] = batch_id
         if kiosk:
             detail.update(card_id=kiosk.card_id, transaction_id=kiosk.transaction_id)
+        detail.update(p.detail)
         return detail
 
     def _log(self, conn: Connection, principal: Principal, p: _Prepared, rendered: Rendered, now: dt.datetime,
@@ -497,7 +591,7 @@ class IssuanceService:
             requester_relation=relation, requester_organisation=r.requester.organisation,
             agent_name=r.agent.name if r.agent else "", reason=r.reason.value if r.reason else "",
             purpose=r.purpose, legal_basis=(r.public_body.statute if r.public_body else ""),
-            request_detail=json.dumps(cr.summary(r), ensure_ascii=False, sort_keys=True),
+            request_detail=json.dumps(cr.summary(r) | p.detail, ensure_ascii=False, sort_keys=True),
             items=json.dumps(list(p.checked.items.names())), issued_by=principal.user_id,
             terminal=principal.terminal_id, session_id=principal.session_id,
             kiosk_transaction_id=kiosk.transaction_id if kiosk else None, card_id=kiosk.card_id if kiosk else None,

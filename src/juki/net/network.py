@@ -47,6 +47,7 @@ class NodeSpec:
     api_port: int | None = None
     database_url: str = ""
     key_file: str = ""
+    cert_key_file: str = ""  # a municipality's certificate-signing key; default <node dir>/cert-key.pem
 
     @property
     def tier(self) -> Tier:
@@ -106,7 +107,8 @@ class Network:
         for spec in self.specs.values():
             d = self.dir(spec.code)
             config = NodeConfig(dir=d, role=spec.tier, code=spec.code, name=spec.name, port=spec.port,
-                                api_port=spec.api_port, database_url=spec.database_url, key_file=spec.key_file)
+                                api_port=spec.api_port, database_url=spec.database_url, key_file=spec.key_file,
+                                cert_key_file=spec.cert_key_file)
             config.save()
             if not (d / "cert.pem").exists():
                 ca.issue(NodeIdentity(spec.tier, spec.code), d, name=spec.name)

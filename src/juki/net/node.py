@@ -34,6 +34,7 @@ import contextlib
 import importlib
 import json
 import logging
+import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -54,7 +55,16 @@ from juki.adapters.keys import Keyring
 from juki.api.common import error_response
 from juki.api.security import api_routes
 from juki.clock import Clock, utcnow
-from juki.domain.errors import Conflict, Forbidden, InvalidInput, JukiError, NotFound, Problem, RuleViolation
+from juki.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    JukiError,
+    NotFound,
+    Problem,
+    RuleViolation,
+    Unavailable,
+)
 from juki.domain.identifiers import with_lg_check_digit
 
 from .pki import NATIONAL_CODE, NodeIdentity, Tier
@@ -72,11 +82,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("juki.net")
 
 FEATURES: tuple[str, ...] = ("status", "updates", "numbers", "transfer", "cards", "sending", "search", "consistency",
-                             "schedule", "housekeeping")
+                             "schedule", "housekeeping", "wide_area")
 """Modules under ``juki.net`` that add routes (and workers) to a node; net-svc adds its own here."""
 
 NODE_ROLES = (Tier.MUNICIPALITY, Tier.PREFECTURE, Tier.NATIONAL)
-STATUS = {InvalidInput: 422, RuleViolation: 422, NotFound: 404, Conflict: 409, Forbidden: 403}
+STATUS = {InvalidInput: 422, RuleViolation: 422, NotFound: 404, Conflict: 409, Forbidden: 403, Unavailable: 503}
 
 
 def prefecture_of(code: str) -> str:
@@ -106,6 +116,8 @@ class NodeConfig:
     consistency_days: float = 365.0  # municipality: the 整合性確認 timer's period in days (0: off; NET-10)
     consistency_repair: bool = False  # municipality: the timer also re-sends what differs
     housekeeping_at: str = "02:00"  # prefecture, national: daily retention etc. at HH:MM JST ("": off; PRF-4)
+    cert_key_file: str = ""  # municipality: the certificate-signing key (Ed25519); default <dir>/cert-key.pem
+    mayor: str = ""  # municipality: the issuer line on its certificates ("函館市長　…"); default $JUKI_MAYOR or "<name>長"
 
     FILE = "node.json"
 
@@ -127,6 +139,13 @@ class NodeConfig:
     @property
     def keys(self) -> Path:
         return Path(self.key_file) if self.key_file else self.dir / "keys.json"
+
+    @property
+    def cert_key(self) -> Path:
+        """The key that signs this municipality's certificates (広域交付 included): its own, in the node
+        directory unless node.json names another file (``juki cert public-key --node DIR`` prints its
+        public half)."""
+        return Path(self.cert_key_file) if self.cert_key_file else self.dir / "cert-key.pem"
 
     @property
     def url(self) -> str:
@@ -353,7 +372,9 @@ class Node:
             raise RuntimeError("only a municipality or prefecture node has a register")
         from juki.config import Register, Settings
 
-        reg = Register(Settings(database_url=self.config.database_url, key_file=self.config.keys, lg_code=self.code))
+        reg = Register(Settings(database_url=self.config.database_url, key_file=self.config.keys, lg_code=self.code,
+                                cert_key_file=self.config.cert_key,
+                                mayor=self.config.mayor.strip() or os.environ.get("JUKI_MAYOR", "").strip()))
         reg.clock = self.clock
         return reg
 

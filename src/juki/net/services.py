@@ -1,8 +1,8 @@
 """The 住基ネット services of one node (net-svc), built once per node, and the calls between nodes.
 
 :func:`services` gives a node's :class:`NetServices`: the service objects of :mod:`juki.net.numbers`,
-:mod:`juki.net.transfer`, :mod:`juki.net.cards`, :mod:`juki.net.sending`, :mod:`juki.net.search`,
-:mod:`juki.net.consistency` and :mod:`juki.net.provision`, wired to the node's database, key ring, clock,
+:mod:`juki.net.transfer`, :mod:`juki.net.wide_area`, :mod:`juki.net.cards`, :mod:`juki.net.sending`,
+:mod:`juki.net.search`, :mod:`juki.net.consistency` and :mod:`juki.net.provision`, wired to the node's database, key ring, clock,
 audit log and peers.  A municipality's register reaches them as ``reg.net`` (set when the node builds
 its app), so that the register's API (``juki.api.jukinet``) can ask the network for a clerk.
 
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .search import IdentitySearch
     from .sending import NoticeReceipts, SendingService
     from .transfer import TransferService
+    from .wide_area import WideAreaService
 
 
 class PeerUnavailable(Exception):
@@ -118,6 +119,13 @@ class NetServices:
         reg = self.node.register
         return TransferService(reg.store, reg.changes, reg.jurisdiction, clock=self.node.clock, audit=reg.audit,
                                protected=reg.reads.protected)
+
+    @cached_property
+    def wide_area(self) -> WideAreaService:
+        from .wide_area import WideAreaService
+
+        reg = self.node.register
+        return WideAreaService(reg.store, reg.reads, reg.jurisdiction, clock=self.node.clock, audit=reg.audit)
 
     @cached_property
     def deliveries(self) -> Deliveries:

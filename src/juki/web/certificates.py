@@ -15,10 +15,21 @@ request changed since is refused.  The token makes issuance idempotent per previ
 claims it in the transaction that logs the certificate, so a double click on 交付する (or the form sent
 again) issues one certificate; the second submit gets a 409 page naming the certificate already issued
 and writes no log entry.  ``static/juki.js`` also disables the button after the first click.
+
+**広域交付** (住基法12条の4) has its own page (``/ui/certificates/wide-area``): the resident lives in another
+municipality, so nothing is loaded from this register.  The clerk enters the 住所地's code, the requester as
+the photo identity document shows them (and the 住民票コード when a 個人番号カード was read), 本人のみ /
+世帯全員 / 世帯の一部 (the persons by 氏名 and 生年月日, or 住民票コード), the items a 広域交付 copy may show
+and the purpose.  確認する asks the 住所地 over the 住基ネット with the preview's one-time token as the request
+id (:meth:`~juki.issuance.service.IssuanceService.preview_wide_area`) and shows the copy this municipality's
+mayor would issue; 交付する sends the same request id again, so the 住所地 answers with the same content
+(recorded once there), and the copy is signed and logged here.  A register not running as a municipality
+node cannot ask (``NET-2/not-connected``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -30,13 +41,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 
-from juki.api.certificates import pdf_response
+from juki.api.certificates import pdf_response, residence_for
 from juki.api.common import Principal_
 from juki.api.security import Rule
 from juki.config import Register
 from juki.domain import certificate_requests as cr
 from juki.domain.certificates import ITEM_JA, CertificateKind, Document, Layout
 from juki.domain.errors import JukiError, Problem
+from juki.domain.wide_area import NEVER_SENT, WideAreaAnswer, WideAreaRequest
 from juki.issuance.service import new_request_token
 
 from . import forms
@@ -48,6 +60,9 @@ RULES: dict[str, Rule] = {
     "web_certificates": "certificate.issue",
     "web_certificate_preview": "certificate.issue",
     "web_certificate_issue": "certificate.issue",
+    "web_certificates_wide_area": "certificate.issue",
+    "web_certificate_wide_area_preview": "certificate.issue",
+    "web_certificate_wide_area_issue": "certificate.issue",
 }
 
 NONE = (("", "（選択してください）"),)
@@ -67,7 +82,8 @@ def sections(members: list[dict[str, Any]]) -> list[Section]:
             Field("purpose", "使用目的・提出先", hint="証明書に印字します。公用・第三者請求では必須", size="l"),
         )),
         Section("path", "請求の根拠と請求者", (
-            Field("path", "請求の根拠", "radio", tuple((p.value, p.ja) for p in cr.Path), required=True),
+            Field("path", "請求の根拠", "radio", tuple((p.value, p.ja) for p in cr.Path if p is not cr.Path.WIDE_AREA),
+                  required=True, hint="広域交付（他の市区町村に住所のある方）は「広域交付」の画面から"),
             Field("requester.person_id", "請求者（世帯員のとき）", "select",
                   (("", "世帯員以外（下に記入）"), *((m["person_id"], m["name"]) for m in members))),
             Field("requester.name", "請求者の氏名（法人名）", hint="世帯員を選んだときは空欄で構いません"),
@@ -78,7 +94,7 @@ def sections(members: list[dict[str, Any]]) -> list[Section]:
         )),
         Section("identity_section", "本人確認", (
             Field("identity", "確認した本人確認書類", "checkboxes", DOCUMENTS,
-                  hint="窓口に来た人（代理人のときは代理人）の書類。写真付き1点、または写真のないもの2点。広域交付は写真付きに限ります。"),
+                  hint="窓口に来た人（代理人のときは代理人）の書類。写真付き1点、または写真のないもの2点。"),
         )),
         Section("agent", "代理人（代理人が請求するとき）", (
             Field("agent.name", "代理人の氏名"),
@@ -98,10 +114,6 @@ def sections(members: list[dict[str, Any]]) -> list[Section]:
             Field("public_body.office", "機関の名称"),
             Field("public_body.officer", "請求事務の責任者（職名・氏名）"),
             Field("public_body.statute", "根拠となる法令の条項", size="l"),
-        )),
-        Section("wide_area", "広域交付（住基法12条の4）のとき", (
-            Field("wide_area_from", "交付地の地方公共団体コード", hint="請求を受け付けた市区町村（6桁）", size="s",
-                  inputmode="numeric"),
         )),
         Section("seal", "印鑑登録証明書のとき", (
             Field("seal_card_number", "提示された印鑑登録証の番号", size="s"),
@@ -138,7 +150,7 @@ def request_data(form: FormData, members: list[dict[str, Any]]) -> dict[str, Any
         requester.setdefault("birth_date", member["birth_date"])
         requester.setdefault("address", member.get("address_text") or "")
     data["requester"] = requester
-    for name in ("layout", "purpose", "reason", "reason_detail", "items_reason", "wide_area_from", "seal_card_number"):
+    for name in ("layout", "purpose", "reason", "reason_detail", "items_reason", "seal_card_number"):
         if v(name):
             data[name] = v(name)
     for name, fields in (("agent", ("name", "address")), ("public_body", ("office", "officer", "statute")),
@@ -150,6 +162,73 @@ def request_data(form: FormData, members: list[dict[str, Any]]) -> dict[str, Any
     return data
 
 
+WIDE_AREA_SUBJECT_ROWS = 4
+"""Rows for the persons of a 世帯の一部 on the 広域交付 form."""
+WIDE_AREA_ITEMS = tuple((k, v) for k, v in ITEM_JA.items() if k not in NEVER_SENT)
+"""The items a 広域交付 copy may show (never 本籍・筆頭者, 住民票コード or 個人番号, 12条の4)."""
+SCOPES = (("self", "本人のみ"), ("household", "世帯全員"), ("part", "世帯の一部（下に記入）"))
+
+
+def wide_area_sections() -> list[Section]:
+    """The 広域交付 form; each field is named by its path in :class:`WideAreaRequest`."""
+    photo = tuple((k, v) for k, v in cr.PHOTO_DOCUMENTS.items())
+    subjects = tuple(f for i in range(WIDE_AREA_SUBJECT_ROWS) for f in (
+        Field(f"subjects[{i}].name", f"{i + 1}人目の氏名", size="m"),
+        Field(f"subjects[{i}].birth_date", f"{i + 1}人目の生年月日", "date"),
+        Field(f"subjects[{i}].juminhyo_code", f"{i + 1}人目の住民票コード", hint="カード等で分かるとき（任意）", size="s",
+              inputmode="numeric")))
+    return [
+        Section("residence", "住所地", (
+            Field("residence_lg_code", "住所地の地方公共団体コード", required=True, size="s", inputmode="numeric",
+                  hint="請求者が住民票のある市区町村（6桁、例: 札幌市 011002）。住基ネットで照会します"),
+        )),
+        Section("requester", "請求者（本人確認書類のとおり）", (
+            Field("requester.name", "氏名", required=True),
+            Field("requester.name_kana", "氏名（カナ）"),
+            Field("requester.birth_date", "生年月日", "date", required=True),
+            Field("requester.address", "住所", required=True, size="l", hint="本人確認書類の記載のとおり"),
+            Field("requester.juminhyo_code", "住民票コード", size="s", inputmode="numeric",
+                  hint="個人番号カードを読み取ったとき（任意）"),
+        )),
+        Section("identity_section", "本人確認", (
+            Field("identity", "確認した写真付きの本人確認書類", "checkboxes", photo, required=True,
+                  hint="広域交付は本人又は同一世帯の方が窓口に来て、写真付きの書類を提示したときに限ります（代理人・郵送は不可）。"),
+        )),
+        Section("subjects", "証明する人", (
+            Field("scope", "範囲", "radio", SCOPES, required=True),
+            *subjects,
+        )),
+        Section("certificate", "住民票の写し", (
+            Field("layout", "様式", "radio", (("", "世帯連記式（標準）"), *((x.value, x.ja) for x in Layout))),
+            Field("items", "記載する事項（請求があるときだけ）", "checkboxes", WIDE_AREA_ITEMS,
+                  hint="本籍・筆頭者、住民票コード、個人番号は広域交付では記載できません。"),
+            Field("purpose", "使用目的・提出先", hint="証明書に印字します", size="l"),
+        )),
+    ]
+
+
+def wide_area_data(form: FormData) -> dict[str, Any]:
+    """The 広域交付 request as JSON (:meth:`WideAreaRequest.from_json` parses it)."""
+    def v(name: str) -> str:
+        value = form.get(name)
+        return value.strip() if isinstance(value, str) else ""
+
+    requester = {n: v(f"requester.{n}") for n in ("name", "name_kana", "birth_date", "address", "juminhyo_code")
+                 if v(f"requester.{n}")}
+    data: dict[str, Any] = {"residence_lg_code": v("residence_lg_code"), "requester": requester,
+                            "identity": [{"kind": k} for k in form.getlist("identity") if isinstance(k, str)],
+                            "items": {k: True for k in form.getlist("items") if isinstance(k, str)},
+                            "whole_household": v("scope") == "household"}
+    if v("scope") == "part":
+        rows = [{n: v(f"subjects[{i}].{n}") for n in ("name", "birth_date", "juminhyo_code") if v(f"subjects[{i}].{n}")}
+                for i in range(WIDE_AREA_SUBJECT_ROWS)]
+        data["subjects"] = [row for row in rows if row]
+    for name in ("layout", "purpose"):
+        if v(name):
+            data[name] = v(name)
+    return data
+
+
 def _digest(token: str, data: dict[str, Any], request_token: str) -> str:
     body = json.dumps(data, ensure_ascii=False, sort_keys=True).encode()
     return hmac.new(token.encode(), b"juki-certificate-preview\n" + request_token.encode() + b"\n" + body,
@@ -157,7 +236,7 @@ def _digest(token: str, data: dict[str, Any], request_token: str) -> str:
 
 
 def _status(e: JukiError) -> int:
-    return {"forbidden": 403, "conflict": 409}.get(e.kind, 422)
+    return {"forbidden": 403, "conflict": 409, "not_found": 404, "unavailable": 503}.get(e.kind, 422)
 
 
 def page_images(document: Document) -> list[str]:
@@ -269,4 +348,61 @@ def add_routes(r: APIRouter, reg: Register) -> None:
             issued = reg.issuance.issue(principal, req, request_token=token, also=link(principal, values, req.kind))
         except JukiError as e:  # REG-CERT/issue-once: this preview was issued already (409, nothing logged)
             return page(request, household, values, problems=e.problems, status=_status(e))
+        return pdf_response(issued.pdf, issued.certificate_id)
+
+    # --- 広域交付 (12条の4): this municipality is the 交付地 ----------------------------------------------
+
+    def residence(asked: WideAreaRequest) -> WideAreaAnswer:
+        """The 住所地, asked through this register's node (refused with NET-2/not-connected without one)."""
+        return residence_for(reg)(asked)
+
+    def wide_page(request: Request, values: Any, *, problems: tuple[Problem, ...] = (), status: int = 200,
+                  preview: list[str] | None = None, document: Document | None = None, digest: str = "",
+                  request_token: str = "") -> Response:
+        parts = wide_area_sections()
+        fields = {f.name: f.label for s in parts for f in s.fields}
+        views, at = forms.problem_views(problems, fields, {s.id: s.legend for s in parts}, "請求")
+        return render(request, "certificate_wide_area.html", status, title="広域交付（住民票の写し）", sections=parts,
+                      values=values, problems=views, errors=at, preview=preview, document=document, digest=digest,
+                      request_token=request_token, item_ja=ITEM_JA, connected=getattr(reg, "net", None) is not None)
+
+    def wide_request(data: dict[str, Any]) -> WideAreaRequest:
+        return WideAreaRequest.from_json(data)
+
+    @r.get("/certificates/wide-area", name="web_certificates_wide_area")
+    def wide_start(request: Request, principal: Principal_ = None) -> Response:
+        return wide_page(request, forms.Values({"scope": "self"}))
+
+    @r.post("/certificates/wide-area/preview", name="web_certificate_wide_area_preview")
+    async def wide_preview(request: Request, principal: Principal_ = None) -> Response:
+        assert principal is not None
+        form = await request.form()
+        values = forms.Values({k: form.get(k) for k in form.keys()}, form)
+        data = wide_area_data(form)
+        token = new_request_token()
+        try:
+            document = await asyncio.to_thread(reg.issuance.preview_wide_area, principal, wide_request(data), residence,
+                                               request_token=token)
+        except JukiError as e:  # audited by the service (certificate.refuse), or a malformed form
+            return wide_page(request, values, problems=e.problems, status=_status(e))
+        return wide_page(request, values, preview=page_images(document), document=document,
+                         digest=_digest(web_context(request).token or "", {"wide_area": data}, token), request_token=token)
+
+    @r.post("/certificates/wide-area/issue", name="web_certificate_wide_area_issue")
+    async def wide_issue(request: Request, principal: Principal_ = None) -> Response:
+        assert principal is not None
+        form = await request.form()
+        values = forms.Values({k: form.get(k) for k in form.keys()}, form)
+        data = wide_area_data(form)
+        given, token = form.get("preview_digest"), form.get("request_token")
+        if not isinstance(given, str) or not isinstance(token, str) or not hmac.compare_digest(
+                given, _digest(web_context(request).token or "", {"wide_area": data}, token)):
+            return wide_page(request, values, status=409, problems=(Problem(
+                "body", "REG-CERT/preview", "交付する前に「確認する」で内容を確認してください（確認の後に内容が変わりました）。",
+                "Preview the certificate before issuing it (the request changed since the preview)."),))
+        try:
+            issued = await asyncio.to_thread(reg.issuance.issue_wide_area, principal, wide_request(data), residence,
+                                             request_token=token)
+        except JukiError as e:
+            return wide_page(request, values, problems=e.problems, status=_status(e))
         return pdf_response(issued.pdf, issued.certificate_id)

@@ -1,0 +1,376 @@
+"""広域交付 (住民基本台帳法12条の4) over the 住基ネット: the 交付地 asks the 住所地, then issues and signs.
+
+```
+交付地 (千葉市)                                                  住所地 (札幌市)
+  clerk: 住所地 code, requester (photo ID: 氏名・生年月日・住所, 住民票コード from the card),
+         世帯全員 or the subjects, items, purpose
+  IssuanceService.issue_wide_area: 12条の4 checked (relation left open)
+     ── POST /net/v1/wide-area/copy (mutual TLS, municipality only) ──▶ WideAreaService.answer:
+                                                                     the caller is the 交付地 named
+                                                                     the requester and subjects found on
+                                                                     the register, 12条の4 + 本人等 relation,
+                                                                     DV 支援措置 → refusal "refer to 住所地"
+                                                                     wide_area_sends row + audit
+                                                                     (wide_area.provide, the persons)
+     ◀── 広域交付住民票情報 (no 本籍・筆頭者, 住民票コード, 個人番号, 宛名番号) ──
+  the 交付地's Document: its name, code and mayor; rendered, signed with its key;
+  certificate_issuances (path wide_area, 住所地, answer_ref) + audit certificate.issue
+```
+
+At the **住所地**, :class:`WideAreaService` answers (the node route ``wide_area_copy`` of this feature):
+
+1. the request is well formed and its ``issuing_lg_code`` is the calling node's (its certificate);
+2. a request id answered before gets the same answer again (decrypted from the send record): recorded
+   once, the repeat audited as ``wide_area.provide`` with ``repeat``; another request under the same id is
+   refused (``NET-3/request-id``);
+3. the requester is found on the register -- by 住民票コード (and then the 氏名 and 生年月日 stated must be
+   theirs), or by 氏名 + 生年月日 + 住所 (exactly one current resident) -- and so are the subjects (世帯全員:
+   the requester's 世帯);
+4. :func:`juki.domain.certificate_requests.check` (path ``wide_area``) with the relations the register
+   shows (本人 / 同一世帯), then DV 支援措置 (SEC-8): a request by or for an offender, or about a protected
+   person, is refused with ``SEC-8/wide-area``, telling the 交付地 to refer the resident to the 住所地's
+   counter; the refusal says nothing about the record;
+5. the answer is built (:func:`juki.domain.wide_area.wide_area_person`, the history lines from the
+   persons' own versions) and, in one transaction, the ``wide_area_sends`` row and the audit entry
+   ``wide_area.provide`` naming the persons are written.
+
+Every refusal at the 住所地 is audited (``wide_area.provide``, outcome denied, the rule).  At the **交付地**,
+:func:`residence_of` is the ``residence`` callable :meth:`juki.issuance.service.IssuanceService.issue_wide_area`
+takes: the 住所地 is looked up in ``peers.json`` (unknown: ``NET-2/peer``) and asked over mutual TLS
+(unreachable, twice with the same request id: ``NET-2/unavailable``, 503); the 住所地's refusal comes back
+as the same error class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+
+from juki.access.model import Requester
+from juki.adapters.db.store import Reads, SearchCriteria, Store
+from juki.api.common import json_body
+from juki.clock import Clock, jst_date
+from juki.domain import certificate_requests as cr
+from juki.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    JukiError,
+    NotFound,
+    Problem,
+    RuleViolation,
+    Unavailable,
+)
+from juki.domain.kana import address_key, kana_key, name_key
+from juki.domain.model import PersonRecord, Status
+from juki.domain.municipalities import name_of, register_code
+from juki.domain.register import Jurisdiction
+from juki.domain.wide_area import PersonKey, WideAreaAnswer, WideAreaRequest, wide_area_person
+from juki.issuance.service import IssuanceService, subject_history
+
+from .node import Node, allow, peer_of
+from .pki import Tier
+from .services import PeerUnavailable, call, services
+from .wide_area_tables import wide_area_sends
+
+ROLES = frozenset({Tier.MUNICIPALITY})
+RULES = {"wide_area_copy": allow(Tier.MUNICIPALITY)}
+PATH = "/net/v1/wide-area/copy"
+ATTEMPTS = 2
+"""The 交付地 asks this many times on a transport failure (the same request id: answered once)."""
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_answer_ref() -> str:
+    """``W`` + 11 Crockford base32 characters (55 random bits): the 住所地's reference of one send."""
+    return "W" + "".join(secrets.choice(_ALPHABET) for _ in range(11))
+
+
+def _same_name(p: PersonRecord, key: PersonKey) -> bool:
+    """The name stated is this person's: the kanji name (spaces, width, IVS ignored) or the 振り仮名."""
+    names = {name_key(key.name)} - {""}
+    kanas = {kana_key(x) for x in (key.name, key.name_kana) if x} - {""}
+    return name_key(p.name) in names or (bool(p.name_kana) and kana_key(p.name_kana) in kanas)
+
+
+def _same_address(p: PersonRecord, key: PersonKey) -> bool:
+    """The address stated is this person's: the register's address starts with it (方書 may be left out)."""
+    stated = address_key(key.address)
+    return bool(stated) and address_key(p.address.text).startswith(stated)
+
+
+class WideAreaService:
+    """The 住所地's side of 広域交付: answers a 交付地's request from this register (see the module docstring)."""
+
+    def __init__(self, store: Store, reads: Any, jurisdiction: Jurisdiction, *, clock: Clock, audit: Any = None) -> None:
+        self.store = store
+        self.reads = reads  # juki.services.reading.ReadService: 支援措置 screening
+        self.jurisdiction = jurisdiction
+        self.clock = clock
+        self.audit = audit
+
+    @property
+    def lg_code(self) -> str:
+        return self.jurisdiction.lg_code
+
+    def answer(self, request: WideAreaRequest, *, caller_lg_code: str, user: str, terminal: str = "") -> WideAreaAnswer:
+        """広域交付住民票情報 for ``request``, asked by the node ``caller_lg_code`` (``user``: the 交付地's
+        clerk as the audit log names them)."""
+        if caller_lg_code != request.issuing_lg_code:  # audited by the node app as net.denied
+            raise Forbidden(Problem("issuing_lg_code", "NET-2/caller", "請求の交付地が通信相手と一致しません。",
+                                    "The issuing municipality named is not the node that sent the request."))
+        found: list[str] = []
+        try:
+            bad = request.message_problems()
+            if bad:
+                raise InvalidInput(bad)
+            if register_code(request.residence_lg_code) != self.lg_code:
+                raise RuleViolation(Problem(
+                    "residence_lg_code", "REG-CERT/wide-area-residence",
+                    f"この請求の住所地は{name_of(request.residence_lg_code)}です（ここは{self.jurisdiction.name}です）。",
+                    f"This request's municipality of residence is {request.residence_lg_code}, not {self.lg_code}."))
+            repeated = self._repeated(request)
+            if repeated is not None:
+                answer, person_ids = repeated
+                self._audit(user, terminal, request, answer, person_ids, repeat=True)
+                return answer
+            answer, person_ids, requester = self._build(request, found)
+        except JukiError as e:
+            self._refused(user, terminal, request, found, e)
+            raise
+        return self._record(user, terminal, request, answer, person_ids, requester)
+
+    # --- finding the persons ------------------------------------------------------------------------
+
+    def _find(self, r: Reads, key: PersonKey, field: str) -> PersonRecord:
+        """The current resident ``key`` names (see the module docstring), or NotFound / RuleViolation."""
+        not_found = NotFound(Problem(field, "REG-CERT/wide-area-person",
+                                     f"{key.label()}の住民票（{self.jurisdiction.name}に住所のあるもの）が見つかりません。"
+                                     "氏名・生年月日・住所（又は住民票コード）を確認してください。",
+                                     f"No current resident of {self.jurisdiction.name} matches {field}; check the name, "
+                                     "birth date and address (or the resident record code)."))
+        if key.juminhyo_code:
+            pid = r.person_id_by_juminhyo_code(key.juminhyo_code)
+            p = r.person_current(pid) if pid else None
+            if p is None or p.status is not Status.RESIDENT:
+                raise not_found
+            if (key.name and not _same_name(p, key)) or (key.birth_date is not None and key.birth_date != p.birth_date):
+                raise NotFound(Problem(field, "REG-CERT/wide-area-person",
+                                       "住民票コードの住民と、記入された氏名・生年月日が一致しません。",
+                                       "The name or birth date stated is not that of the resident with this code."))
+            return p
+        hits = {h.person_id for criteria in (SearchCriteria(name=key.name, birth_date=key.birth_date, limit=50),
+                                             SearchCriteria(kana=key.name_kana or key.name, birth_date=key.birth_date, limit=50))
+                for h in r.search(criteria)}
+        found = r.persons(sorted(hits))
+        matches = [p for p in found.values() if p.status is Status.RESIDENT and _same_name(p, key) and _same_address(p, key)]
+        if not matches:
+            raise not_found
+        if len(matches) > 1:
+            raise RuleViolation(Problem(field, "REG-CERT/wide-area-person",
+                                        "氏名・生年月日・住所の同じ方が複数います。個人番号カード等の住民票コードで特定してください。",
+                                        "More than one resident has this name, birth date and address; name the person "
+                                        "by the resident record code (from the card)."))
+        return matches[0]
+
+    def _build(self, request: WideAreaRequest, found: list[str]) -> tuple[WideAreaAnswer, list[str], dict[str, Any]]:
+        today = jst_date(self.clock())
+        with self.store.read() as r:
+            requester = self._find(r, request.requester, "requester")
+            found.append(requester.person_id)
+            if request.whole_household:
+                household = r.household_current(requester.household_id)
+                members = r.persons(household.member_ids if household else ())
+                subjects = tuple(members[i] for i in (household.member_ids if household else ()) if i in members)
+            elif request.subjects:
+                subjects = tuple(self._find(r, k, f"subjects[{i}]") for i, k in enumerate(request.subjects))
+            else:
+                subjects = (requester,)
+            found[:] = sorted({*found, *(p.person_id for p in subjects)})
+            ids = tuple(p.person_id for p in subjects)
+            relations = tuple(IssuanceService._relation(requester, p) for p in subjects)
+            asked = request.certificate_request(ids, requester_person_id=requester.person_id)
+            facts = cr.Facts(tuple(cr.SubjectFacts(p.person_id, p.status, rel, p.removal_reason, p.is_foreign)
+                                   for p, rel in zip(subjects, relations, strict=True)), self.lg_code)
+            try:
+                checked = cr.check(asked, facts)
+            except JukiError as e:
+                raise type(e)(_request_field(p, request) for p in e.problems) from None
+            self._screen(asked, subjects)
+            household = r.household_current(subjects[0].household_id)
+            history = tuple(line for p in subjects for line in subject_history(r, p.person_id)) if checked.items.history else ()
+        ref = new_answer_ref()
+        refs = {pid: f"{ref}-{n}" for n, pid in enumerate(ids, start=1)}
+        persons = tuple(wide_area_person(p, refs[p.person_id], rel, checked.items)
+                        for p, rel in zip(subjects, relations, strict=True))
+        whole = household is not None and set(household.member_ids) == set(ids)
+        answer = WideAreaAnswer(
+            answer_ref=ref, request_id=request.request_id, residence_lg_code=self.lg_code,
+            residence_name=self.jurisdiction.name, issuing_lg_code=request.issuing_lg_code, as_of=today,
+            items=checked.items, layout=checked.layout, whole_household=whole,
+            household_address=household.address if household is not None else subjects[0].address, persons=persons,
+            history=tuple(dataclasses.replace(line, person_id=refs[line.person_id]) for line in history))
+        stated = request.requester
+        who = {"name": stated.name, "name_kana": stated.name_kana,
+               "birth_date": stated.birth_date.isoformat() if stated.birth_date else None, "address": stated.address,
+               "by": "juminhyo_code" if stated.juminhyo_code else "name_birth_date_address",
+               "identity": [d.kind for d in request.identity], "person_id": requester.person_id,
+               "relations": [x.value for x in relations], "purpose": request.purpose}
+        return answer, list(ids), who
+
+    def _screen(self, asked: cr.CertificateRequest, subjects: tuple[PersonRecord, ...]) -> None:
+        """SEC-8: a request by or for an offender, or about a protected person, is not answered: the
+        resident is referred to this municipality's counter (the refusal says nothing about why)."""
+        refer = RuleViolation(Problem(
+            "subjects", "SEC-8/wide-area",
+            f"この請求は広域交付では取り扱えません。住所地（{self.jurisdiction.name}）の窓口で請求するようご案内ください。",
+            f"This request cannot be handled by 広域交付: refer the resident to the counter of the municipality of "
+            f"residence ({self.jurisdiction.name})."))
+        r = asked.requester
+        who = Requester(person_id=r.person_id or None, name=r.name or None, name_kana=r.name_kana or None,
+                        birth_date=r.birth_date)
+        try:
+            for p in subjects:
+                self.reads.check_requester(p.person_id, who)
+        except Forbidden:
+            raise refer from None
+        if self.reads.protected([p.person_id for p in subjects]):
+            raise refer
+
+    # --- the send record ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _aad(issuing_lg_code: str, request_id: str) -> str:
+        return f"wide-area:{issuing_lg_code}:{request_id}"
+
+    def _repeated(self, request: WideAreaRequest) -> tuple[WideAreaAnswer, list[str]] | None:
+        """The answer already sent for this request id (a retry), or None."""
+        t = wide_area_sends.c
+        with self.store.engine.connect() as conn:
+            row = conn.execute(sa.select(wide_area_sends).where(t.issuing_lg_code == request.issuing_lg_code,
+                                                                t.request_id == request.request_id)).first()
+        if row is None:
+            return None
+        if row.request_sha256 != request.digest():
+            raise Conflict(Problem("request_id", "NET-3/request-id",
+                                   "この請求番号で別の内容の請求を既に受けています。",
+                                   "Another request was already received under this request id."))
+        text = self.store.keyring.decrypt(row.answer_ciphertext, row.key_id, self._aad(row.issuing_lg_code, row.request_id))
+        return WideAreaAnswer.from_json(json.loads(text)), list(row.person_ids)
+
+    def _record(self, user: str, terminal: str, request: WideAreaRequest, answer: WideAreaAnswer,
+                person_ids: list[str], requester: dict[str, Any]) -> WideAreaAnswer:
+        text = json.dumps(answer.to_json(), ensure_ascii=False, sort_keys=True)
+        ciphertext, key_id = self.store.keyring.encrypt(text, self._aad(request.issuing_lg_code, request.request_id))
+        try:
+            with self.store.engine.begin() as conn:
+                conn.execute(wide_area_sends.insert().values(
+                    answer_ref=answer.answer_ref, issuing_lg_code=request.issuing_lg_code, request_id=request.request_id,
+                    request_sha256=request.digest(), operator=request.operator, person_ids=person_ids,
+                    requester=requester, whole_household=answer.whole_household, items=list(answer.items.names()),
+                    answer_ciphertext=ciphertext, key_id=key_id, answer_sha256=answer.digest(), sent_at=self.clock()))
+                self._audit(user, terminal, request, answer, person_ids, conn=conn)
+        except sa.exc.IntegrityError:  # the same request, answered concurrently: that answer stands
+            repeated = self._repeated(request)
+            if repeated is None:
+                raise
+            self._audit(user, terminal, request, repeated[0], repeated[1], repeat=True)
+            return repeated[0]
+        return answer
+
+    def _audit(self, user: str, terminal: str, request: WideAreaRequest, answer: WideAreaAnswer, person_ids: list[str],
+               *, repeat: bool = False, conn: sa.Connection | None = None) -> None:
+        if self.audit is None:
+            return
+        fields: dict[str, Any] = dict(
+            user_id=user, terminal=terminal[:64], action="wide_area.provide", subject_ids=person_ids,
+            detail={"answer_ref": answer.answer_ref, "issuing_lg_code": request.issuing_lg_code,
+                    "request_id": request.request_id, "persons": len(person_ids),
+                    "whole_household": answer.whole_household, "items": list(answer.items.names()),
+                    **({"repeat": True} if repeat else {})})
+        if conn is not None:
+            self.audit.record(conn, **fields)
+        else:
+            self.audit.record_now(self.store.engine, **fields)
+
+    def _refused(self, user: str, terminal: str, request: WideAreaRequest, found: list[str], error: JukiError) -> None:
+        if self.audit is not None:
+            self.audit.record_now(self.store.engine, user_id=user, terminal=terminal[:64], action="wide_area.provide",
+                                  outcome="denied", subject_ids=found,
+                                  detail={"issuing_lg_code": request.issuing_lg_code, "request_id": request.request_id[:64],
+                                          "rules": sorted({p.rule for p in error.problems})})
+
+    def sends(self, *, limit: int = 100) -> list[dict[str, Any]]:
+        """The send records, newest first (without the answers' content)."""
+        t = wide_area_sends.c
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(sa.select(wide_area_sends).order_by(t.sent_at.desc(), t.answer_ref).limit(limit)).all()
+        return [{k: v for k, v in row._mapping.items() if k not in ("answer_ciphertext", "key_id")} for row in rows]
+
+
+def _request_field(p: Problem, request: WideAreaRequest) -> Problem:
+    """A problem of the register's check, named by the request's own fields (``subject_ids[i]`` are
+    ``subjects[i]``, or ``requester`` when the subjects are the requester or their household)."""
+    if p.field.startswith("subject_ids"):
+        return Problem(p.field.replace("subject_ids", "subjects") if request.subjects else "subjects", p.rule, p.ja, p.en)
+    if p.field == "wide_area_from":
+        return Problem("issuing_lg_code", p.rule, p.ja, p.en)
+    return p
+
+
+# --- the 交付地: asking the 住所地 --------------------------------------------------------------------
+
+
+def residence_of(node: Node) -> Callable[[WideAreaRequest], WideAreaAnswer]:
+    """The ``residence`` callable of :meth:`~juki.issuance.service.IssuanceService.issue_wide_area` at the
+    node ``node`` (the 交付地)."""
+    def ask(request: WideAreaRequest) -> WideAreaAnswer:
+        peer = register_code(request.residence_lg_code)
+        name = name_of(peer)
+        try:
+            entry = node.peers.get(peer)
+        except NotFound:
+            entry = None
+        if entry is None or entry.tier is not Tier.MUNICIPALITY:
+            raise NotFound(Problem(
+                "residence_lg_code", "NET-2/peer",
+                f"住所地（{name}、{peer}）は住基ネットの通信先一覧（peers.json）に市区町村としてありません。証明書は交付していません。",
+                f"The municipality of residence ({peer}) is not a municipality in this node's peer directory "
+                "(peers.json); nothing was issued."))
+        for _ in range(ATTEMPTS):
+            try:
+                return WideAreaAnswer.from_json(call(node, peer, PATH, request.to_json(), timeout=30.0))
+            except PeerUnavailable:
+                continue
+        raise Unavailable(Problem(
+            "residence_lg_code", "NET-2/unavailable",
+            f"住所地（{name}）の市町村CSに接続できません。時間をおいて再度お試しください。証明書は交付していません。",
+            f"The municipality of residence ({peer}) cannot be reached now; try again later. Nothing was issued."))
+    return ask
+
+
+# --- the node feature (juki.net.node.FEATURES) -----------------------------------------------------
+
+
+def router(node: Node) -> APIRouter:
+    r = APIRouter(prefix="/net/v1/wide-area", tags=["広域交付"])
+
+    @r.post("/copy", name="wide_area_copy", summary="広域交付住民票情報の送信（交付地から、住基法12条の4）")
+    async def wide_area_copy(request: Request) -> dict[str, Any]:
+        peer = peer_of(request)
+        body = await json_body(request)
+        req = WideAreaRequest.from_json(body)
+        user = f"{req.operator}@{peer.label}" if req.operator else peer.label
+        answer = await asyncio.to_thread(services(node).wide_area.answer, req, caller_lg_code=peer.identity.code,
+                                         user=user, terminal=peer.address)
+        return answer.to_json()
+
+    return r
