@@ -36,20 +36,18 @@ prefecture's organs, PRF-5..8, is the prefecture's); the national server has onl
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter
 from sqlalchemy.engine import Connection
 
 from juki.clock import JST
 
+from . import timers
 from .node import Node, Worker
 from .pki import Tier
-from .tables import net_cursors
 
 log = logging.getLogger("juki.net.housekeeping")
 
@@ -79,35 +77,9 @@ def next_at(after: dt.datetime, at: dt.time) -> dt.datetime:
     return when.astimezone(dt.UTC)
 
 
-def _cursor(conn: Connection) -> Any:
-    return conn.execute(sa.select(net_cursors.c.value, net_cursors.c.updated_at)
-                        .where(net_cursors.c.name == LAST_RUN)).first()
-
-
-def _anchor(node: Node, conn: Connection) -> Any:
-    """The cursor row, created (value 0: never run, updated_at: when the timer started) if missing."""
-    row = _cursor(conn)
-    if row is None:
-        try:
-            with conn.begin_nested():
-                conn.execute(net_cursors.insert().values(name=LAST_RUN, value=0, updated_at=node.clock()))
-        except sa.exc.IntegrityError:
-            pass
-        row = _cursor(conn)
-    return row
-
-
 def last_run(node: Node, conn: Connection | None = None) -> dict[str, Any] | None:
     """The last run (its audit entry's detail, with ``audit_seq``), or None."""
-    if conn is None:
-        with node.engine.connect() as c:
-            return last_run(node, c)
-    row = _cursor(conn)
-    if row is None or not row.value:
-        return None
-    detail = conn.execute(sa.text("SELECT detail FROM audit_entries WHERE seq = :s"), {"s": int(row.value)}).scalar()
-    out: dict[str, Any] = json.loads(detail) if isinstance(detail, str) else dict(detail or {})
-    return {**out, "audit_seq": int(row.value)}
+    return timers.last_run(node, LAST_RUN, conn)
 
 
 def next_due(node: Node, conn: Connection, *, start: bool = True) -> dt.datetime | None:
@@ -115,7 +87,7 @@ def next_due(node: Node, conn: Connection, *, start: bool = True) -> dt.datetime
     at = time_of_day(node.config.housekeeping_at)
     if at is None:
         return None
-    row = _anchor(node, conn) if start else _cursor(conn)
+    row = timers.anchor(node, conn, LAST_RUN) if start else timers.cursor(conn, LAST_RUN)
     if row is None:
         return None
     last = last_run(node, conn)
@@ -176,8 +148,7 @@ def run(node: Node, *, now: dt.datetime | None = None) -> dict[str, Any]:
     with node.engine.begin() as conn:
         seq = node.audit.record(conn, user_id=SYSTEM_USER, terminal=node.code, action="net.housekeeping.run",
                                 detail=detail)
-        _anchor(node, conn)
-        conn.execute(net_cursors.update().where(net_cursors.c.name == LAST_RUN).values(value=seq, updated_at=at))
+        timers.record_run(node, conn, LAST_RUN, seq, at)
         if failed:
             node.store.raise_alert(
                 conn, scope="housekeeping", ref=str(seq), kind="housekeeping_failed", blocking=False, rule="PRF-4",

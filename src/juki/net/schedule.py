@@ -20,19 +20,17 @@ Feature ``schedule`` (municipality nodes, worker ``consistency``): every ``consi
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter
 from sqlalchemy.engine import Connection
 
 from juki.domain.identity import RecordFile
 
+from . import timers
 from .node import Node, Worker, prefecture_of
 from .pki import NATIONAL_CODE, Tier
-from .tables import net_cursors
 
 log = logging.getLogger("juki.net.schedule")
 
@@ -42,35 +40,9 @@ MAX_SLEEP = 60.0
 SYSTEM_USER = "system:jukinet"
 
 
-def _cursor(conn: Connection) -> Any:
-    return conn.execute(sa.select(net_cursors.c.value, net_cursors.c.updated_at)
-                        .where(net_cursors.c.name == LAST_RUN)).first()
-
-
-def _anchor(node: Node, conn: Connection) -> Any:
-    """The cursor row, created (value 0: never run, updated_at: when the timer started) if missing."""
-    row = _cursor(conn)
-    if row is None:
-        try:
-            with conn.begin_nested():
-                conn.execute(net_cursors.insert().values(name=LAST_RUN, value=0, updated_at=node.clock()))
-        except sa.exc.IntegrityError:
-            pass
-        row = _cursor(conn)
-    return row
-
-
 def last_run(node: Node, conn: Connection | None = None) -> dict[str, Any] | None:
     """The last scheduled run (its audit entry's detail, with ``audit_seq``), or None."""
-    if conn is None:
-        with node.engine.connect() as c:
-            return last_run(node, c)
-    row = _cursor(conn)
-    if row is None or not row.value:
-        return None
-    detail = conn.execute(sa.text("SELECT detail FROM audit_entries WHERE seq = :s"), {"s": int(row.value)}).scalar()
-    out: dict[str, Any] = json.loads(detail) if isinstance(detail, str) else dict(detail or {})
-    return {**out, "audit_seq": int(row.value)}
+    return timers.last_run(node, LAST_RUN, conn)
 
 
 def next_due(node: Node, conn: Connection, *, start: bool = True) -> dt.datetime | None:
@@ -78,7 +50,7 @@ def next_due(node: Node, conn: Connection, *, start: bool = True) -> dt.datetime
     days = node.config.consistency_days
     if days <= 0:
         return None
-    row = _anchor(node, conn) if start else _cursor(conn)
+    row = timers.anchor(node, conn, LAST_RUN) if start else timers.cursor(conn, LAST_RUN)
     if row is None:
         return None
     last = last_run(node, conn)
@@ -128,8 +100,7 @@ def run(node: Node, *, now: dt.datetime | None = None) -> dict[str, Any]:
     with node.engine.begin() as conn:
         seq = node.audit.record(conn, user_id=SYSTEM_USER, terminal="CS", action="consistency.run",
                                 subject_ids=sorted(set(subjects)), detail=detail)
-        _anchor(node, conn)
-        conn.execute(net_cursors.update().where(net_cursors.c.name == LAST_RUN).values(value=seq, updated_at=at))
+        timers.record_run(node, conn, LAST_RUN, seq, at)
         if result != "consistent":
             store.raise_alert(
                 conn, scope="consistency", ref=str(seq), kind=f"consistency_{result}", blocking=False, rule="NET-10",
