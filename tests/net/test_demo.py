@@ -71,7 +71,10 @@ def test_the_demo_runs_a_network_a_change_reaches_the_national_server(tmp_path: 
                 return got.json() if got.status_code == 200 else {}
 
         seen = wait_until(at_national, timeout=60, what="the change at the national server")
-        assert seen["origin"] == "011002" and seen["record"]["name"] == "札幌　太郎" and seen["record"]["reason"] == "move_in"
+        # the 転入 arrives first; as 札幌　太郎 came without a 個人番号, its designation (NET-7) follows at once
+        # and may already be the national server's latest notice when we look
+        assert seen["origin"] == "011002" and seen["record"]["name"] == "札幌　太郎"
+        assert seen["record"]["reason"] in ("move_in", "individual_number_change")
         codes = [n["code"] for n in json.loads((tmp_path / "var" / "demo-net" / "network.json").read_text())["nodes"]]
         assert sorted(codes) == ["000000", "010006", "011002", "012025", "120006", "121002"]
     finally:
