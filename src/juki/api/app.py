@@ -37,27 +37,24 @@ from juki.api.common import (
     actor,
     error_response,
     json_body,
+    refusal_response,
     requester,
 )
 from juki.api.security import AUTHENTICATED, PUBLIC, RULES, Rule, api_routes, check_rules, permissions_of
 from juki.config import Register
 from juki.domain.changes import COMMANDS, from_json
 from juki.domain.errors import (
-    Conflict,
     Forbidden,
     InvalidInput,
     JukiError,
     NotFound,
     Problem,
-    RuleViolation,
-    Unavailable,
 )
 from juki.domain.events import ChangeKind, Origin
 
 MAX_BODY_BYTES = 1_000_000
 Terminal = Annotated[str | None, Header(alias="X-Juki-Terminal", description="端末ID")]
 TerminalKey = Annotated[str | None, Header(alias="X-Juki-Terminal-Key", description="端末の認証鍵（ログイン時）")]
-STATUS = {InvalidInput: 422, RuleViolation: 422, NotFound: 404, Conflict: 409, Forbidden: 403, Unavailable: 503}
 ENVELOPE_FIELDS = {"origin", "legal_basis", "effective_date", "notified_date", "case_ref", "agent",
                    "idempotency_key", "change"}
 
@@ -193,7 +190,7 @@ def create_app(register: Register | None = None) -> FastAPI:
             audit_denial(request, exc)
             status = 401 if exc.kind == "unauthenticated" else 403
             return error_response(status, exc.problems, exc.kind)
-        return error_response(STATUS.get(type(exc), 422), exc.problems, exc.kind)
+        return refusal_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

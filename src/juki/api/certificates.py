@@ -30,7 +30,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from juki.api.common import Principal_, error_response, json_body
+from juki.api.common import Principal_, error_response, json_body, refusal_response
 from juki.api.security import Rule
 from juki.clock import jst_date
 from juki.config import Register
@@ -41,10 +41,7 @@ from juki.domain.errors import (
     Forbidden,
     InvalidInput,
     JukiError,
-    NotFound,
     Problem,
-    RuleViolation,
-    Unavailable,
 )
 from juki.domain.wide_area import WideAreaAnswer, WideAreaRequest
 from juki.issuance.proof import Envelope
@@ -57,7 +54,6 @@ RULES: dict[str, Rule] = {
     "certificate_counts": "certificate.log.read",
 }
 
-STATUS = {InvalidInput: 422, RuleViolation: 422, NotFound: 404, Conflict: 409, Unavailable: 503}
 T = TypeVar("T")
 
 
@@ -69,7 +65,7 @@ def answered(work: Callable[[], T]) -> T | JSONResponse:
     except Forbidden as e:
         return error_response(401 if e.kind == "unauthenticated" else 403, e.problems, e.kind)
     except JukiError as e:
-        return error_response(STATUS.get(type(e), 422), e.problems, e.kind)
+        return refusal_response(e)
 
 
 def envelope_from(data: Any, field: str) -> Envelope | None:

@@ -15,14 +15,33 @@ from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from juki.access.model import Principal, Requester
-from juki.domain.errors import InvalidInput, Problem
+from juki.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    JukiError,
+    NotFound,
+    Problem,
+    RuleViolation,
+    Unavailable,
+)
 from juki.services.changes import Actor
 
 AsOf = Annotated[dt.date | None, Query(description="この日の時点の内容 (YYYY-MM-DD)")]
 
 
+STATUS: dict[type[JukiError], int] = {InvalidInput: 422, RuleViolation: 422, NotFound: 404, Conflict: 409,
+                                      Forbidden: 403, Unavailable: 503}
+"""The HTTP status of each kind of refusal, for every HTTP entry point (the register's API, the nodes)."""
+
+
 def error_response(status: int, problems: list[Problem] | tuple[Problem, ...], kind: str) -> JSONResponse:
     return JSONResponse({"error": kind, "problems": [p.as_dict() for p in problems]}, status_code=status)
+
+
+def refusal_response(exc: JukiError) -> JSONResponse:
+    """A refusal as JSON with the status of its kind (:data:`STATUS`; 422 for any other)."""
+    return error_response(STATUS.get(type(exc), 422), exc.problems, exc.kind)
 
 
 def actor(principal: Principal) -> Actor:

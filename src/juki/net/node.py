@@ -52,18 +52,14 @@ from sqlalchemy.engine import Engine
 from juki import __version__
 from juki.adapters.db.engine import make_engine
 from juki.adapters.keys import Keyring
-from juki.api.common import error_response
+from juki.api.common import error_response, refusal_response
 from juki.api.security import api_routes
 from juki.clock import Clock, utcnow
 from juki.domain.errors import (
-    Conflict,
     Forbidden,
-    InvalidInput,
     JukiError,
     NotFound,
     Problem,
-    RuleViolation,
-    Unavailable,
 )
 from juki.domain.identifiers import with_lg_check_digit
 
@@ -86,7 +82,6 @@ FEATURES: tuple[str, ...] = ("status", "updates", "numbers", "transfer", "cards"
 """Modules under ``juki.net`` that add routes (and workers) to a node; net-svc adds its own here."""
 
 NODE_ROLES = (Tier.MUNICIPALITY, Tier.PREFECTURE, Tier.NATIONAL)
-STATUS = {InvalidInput: 422, RuleViolation: 422, NotFound: 404, Conflict: 409, Forbidden: 403, Unavailable: 503}
 
 
 def prefecture_of(code: str) -> str:
@@ -553,7 +548,7 @@ def create_node_app(node: Node) -> FastAPI:
                 outcome="denied", detail={"method": request.method, "path": request.url.path,
                                           "rules": [p.rule for p in exc.problems]})
             log.warning("refused %s %s to %s: %s", request.method, request.url.path, user, exc.problems[0].en)
-        return error_response(STATUS.get(type(exc), 422), exc.problems, exc.kind)
+        return refusal_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

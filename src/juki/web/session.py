@@ -51,6 +51,7 @@ from juki.access.auth import AuthenticationFailed, token_hash
 from juki.access.tables import sessions, terminals
 from juki.adapters.db.counter import screen_locks
 from juki.adapters.db.engine import read_only
+from juki.api.common import STATUS
 from juki.config import Register
 from juki.domain.errors import Conflict, Forbidden, InvalidInput, JukiError, NotFound, Problem, RuleViolation
 
@@ -236,8 +237,7 @@ class WebRoute(APIRoute):
                 await _audit_refusal(request, e)
                 response = await error_page(request, e, 403)
             except (NotFound, Conflict, InvalidInput, RuleViolation) as e:
-                status = {NotFound: 404, Conflict: 409}.get(type(e), 422)
-                response = await error_page(request, e, status)
+                response = await error_page(request, e, STATUS.get(type(e), 422))
             if web.new_pre_csrf:
                 set_cookie(response, CSRF_COOKIE, web.new_pre_csrf)
             return response
