@@ -43,7 +43,7 @@ from juki.adapters.db.schema import change_requests
 from juki.domain import transfer as tr
 from juki.domain.errors import Conflict, Problem
 from juki.domain.model import Address, PersonRecord, to_json
-from juki.domain.municipalities import KNOWN
+from juki.domain.municipalities import register_code
 
 from .deliveries import enqueue
 from .svc_tables import peer_deliveries
@@ -51,14 +51,6 @@ from .tables import net_cursors
 
 KIND = "move_in_notice"
 MANUAL_KIND = "move_in_notice_manual"
-
-
-def node_code(lg_code: str) -> str:
-    """The node (municipality) that keeps an address's register: a 政令指定都市's ward → the city."""
-    for j in KNOWN.values():
-        if lg_code == j.lg_code or lg_code in j.ward_codes:
-            return j.lg_code
-    return lg_code
 
 
 def former_municipality(prior: Address) -> str | None:
@@ -152,7 +144,7 @@ def notice_for_intake(conn: Connection, *, sender: str, event: Any, people: list
                  "address and notify the former municipality by hand.",
               detail={"event_seq": int(event.seq), "persons": len(entered)})
         return None
-    peer = node_code(lg_code)
+    peer = register_code(lg_code)  # a 政令指定都市's ward → the city's node
     if peer == sender:
         return None
     carried = carried_codes(conn, event.request_id, special=False, persons=entered)

@@ -47,12 +47,13 @@ from juki.domain.changes import from_json
 from juki.domain.errors import Conflict, Forbidden, NotFound, Problem, RuleViolation
 from juki.domain.events import ChangeKind, Origin
 from juki.domain.model import RemovalReason, Status, to_json
+from juki.domain.municipalities import register_code
 from juki.domain.register import Jurisdiction
 from juki.services.changes import Actor, ChangeService, Submitted
 
 from .cards import report_card_event
 from .movein import KIND as MOVE_IN_NOTICE
-from .movein import enqueue_notice, mark_taken, node_code, take_in_order
+from .movein import enqueue_notice, mark_taken, take_in_order
 from .node import Node, Worker, allow, peer_of
 from .numbers import SYSTEM_ACTOR
 from .pki import NATIONAL_CODE, Tier
@@ -238,7 +239,7 @@ class TransferService:
                           card_check: CardCheck, former: Former, case_ref: str = "") -> ReceivedCertificate:
         """Card check, then 転出証明書情報 from the former municipality, kept for the 転入 (NET-6)."""
         request = tr.CertificateRequest(juminhyo_code, self.lg_code, card_serial, case_ref).check()
-        peer = node_code(from_lg_code)
+        peer = register_code(from_lg_code)
         if peer == self.lg_code:
             raise RuleViolation(Problem("from_lg_code", "REG-R1/move-in-from-outside",
                                         "転出地が同じ市区町村です。転居届として入力してください。",
