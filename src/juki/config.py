@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the services are imported lazily, so that the CLI starts fa
     from juki.services.changes import ChangeService
     from juki.services.inquiry import InquiryService
     from juki.services.life_events import ReceptionService
+    from juki.services.onestop import OneStopService
     from juki.services.queries import QueryService
     from juki.services.reading import ReadService
 
@@ -199,13 +200,18 @@ class Register:
                                 audit=self.audit if self.audit_enabled else None)
 
     @cached_property
+    def onestop(self) -> OneStopService:
+        """引越しワンストップ: online applications, their queue and status (CTR-3)."""
+        from juki.services.onestop import OneStopService
+
+        return OneStopService(self.engine, self.now, self.audit if self.audit_enabled else None)
+
+    @cached_property
     def inquiry(self) -> InquiryService:
         """総合照会: one person's record, household, 届出, receptions, certificates, 印鑑登録, applications."""
         from juki.services.inquiry import InquiryService
-        from juki.services.onestop import OneStopService
 
-        onestop = OneStopService(self.engine, self.now, self.audit if self.audit_enabled else None)
-        return InquiryService(self.engine, self.store, self.reads, onestop,
+        return InquiryService(self.engine, self.store, self.reads, self.onestop,
                               audit=self.audit if self.audit_enabled else None)
 
     def close(self) -> None:

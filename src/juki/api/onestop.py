@@ -27,7 +27,7 @@ RULES: dict[str, Rule] = {
 
 
 def service(reg: Register) -> OneStopService:
-    return OneStopService(reg.engine, reg.now, reg.audit if reg.audit_enabled else None)
+    return reg.onestop
 
 
 def router(reg: Register) -> APIRouter:
