@@ -211,14 +211,22 @@ class IssuanceService:
                 self._claimable(request_token)
             return self._render(principal, [self._prepare(principal, request, envelope)])
 
-        done = self._guarded(principal, [request], work)
+        return self._issue_once(principal, request, work, request_token, also=also)
+
+    def _issue_once(self, principal: Principal, request: cr.CertificateRequest,
+                    work: Callable[[], list[tuple[_Prepared, Rendered]]], request_token: str | None, *,
+                    also: Callable[[Connection, Issued], None] | None = None,
+                    extra: dict[str, Any] | None = None) -> Issued:
+        """Run ``work`` (refusals audited, with ``extra``) and log the one certificate it rendered, claiming
+        ``request_token``; a token another request claimed first is refused as :meth:`_claimable` does."""
+        done = self._guarded(principal, [request], work, extra=extra)
         try:
             return self._commit(principal, done, None, request_token=request_token, also=also)[0]
         except sa.exc.IntegrityError:
             if request_token is None or self._issued_with(request_token) is None:
                 raise
             # the same preview was issued by a request that committed first: refuse (audited), log nothing
-            self._guarded(principal, [request], lambda: self._claimable(request_token))  # raises Conflict
+            self._guarded(principal, [request], lambda: self._claimable(request_token), extra=extra)  # raises Conflict
             raise
 
     def _issued_with(self, token: str) -> Any:
@@ -249,13 +257,16 @@ class IssuanceService:
             policy.require(principal, "certificate.issue")
             return self._prepare(principal, request, None)
 
-        prepared: _Prepared = self._guarded(principal, [request], work)
+        return self._previewed(principal, self._guarded(principal, [request], work))
+
+    def _previewed(self, principal: Principal, prepared: _Prepared) -> Document:
+        """The previewed document, audited as ``certificate.preview`` with its subjects (the clerk sees them)."""
         if self.audit is not None:
             self.audit.record_now(self.engine, user_id=principal.user_id, terminal=principal.terminal_id,
                                   session_id=principal.session_id, action="certificate.preview",
                                   subject_ids=list(prepared.document.subject_ids),
-                                  detail={"kind": request.kind.value, "path": request.path.value,
-                                          "items": list(prepared.checked.items.names())})
+                                  detail={"kind": prepared.request.kind.value, "path": prepared.request.path.value,
+                                          "items": list(prepared.checked.items.names()), **prepared.detail})
         return prepared.document
 
     def issue_bulk(self, principal: Principal, items: Sequence[tuple[cr.CertificateRequest, Envelope]]) -> tuple[str, list[Issued]]:
@@ -321,15 +332,8 @@ class IssuanceService:
                 self._claimable(request_token)
             return self._render(principal, [self._prepare_wide_area(sent, residence)])
 
-        done = self._guarded(principal, [sent.certificate_request(())], work, extra=_wide_area_detail(sent))
-        try:
-            return self._commit(principal, done, None, request_token=request_token)[0]
-        except sa.exc.IntegrityError:
-            if request_token is None or self._issued_with(request_token) is None:
-                raise
-            self._guarded(principal, [sent.certificate_request(())], lambda: self._claimable(request_token),
-                          extra=_wide_area_detail(sent))  # raises Conflict
-            raise
+        return self._issue_once(principal, sent.certificate_request(()), work, request_token,
+                                extra=_wide_area_detail(sent))
 
     def preview_wide_area(self, principal: Principal, request: wa.WideAreaRequest, residence: Residence, *,
                           request_token: str) -> Document:
@@ -342,15 +346,8 @@ class IssuanceService:
             policy.require(principal, "certificate.issue")
             return self._prepare_wide_area(sent, residence)
 
-        prepared: _Prepared = self._guarded(principal, [sent.certificate_request(())], work,
-                                            extra=_wide_area_detail(sent))
-        if self.audit is not None:
-            self.audit.record_now(self.engine, user_id=principal.user_id, terminal=principal.terminal_id,
-                                  session_id=principal.session_id, action="certificate.preview",
-                                  subject_ids=list(prepared.document.subject_ids),
-                                  detail={"kind": CertificateKind.RESIDENT_COPY.value, "path": cr.Path.WIDE_AREA.value,
-                                          "items": list(prepared.checked.items.names()), **prepared.detail})
-        return prepared.document
+        return self._previewed(principal, self._guarded(principal, [sent.certificate_request(())], work,
+                                                        extra=_wide_area_detail(sent)))
 
     def _wide_area_sent(self, principal: Principal, request: wa.WideAreaRequest,
                         request_token: str | None) -> wa.WideAreaRequest:

@@ -34,7 +34,6 @@ import contextlib
 import importlib
 import json
 import logging
-import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -367,9 +366,9 @@ class Node:
             raise RuntimeError("only a municipality or prefecture node has a register")
         from juki.config import Register, Settings
 
+        mayor = {"mayor": self.config.mayor.strip()} if self.config.mayor.strip() else {}  # else JUKI_MAYOR
         reg = Register(Settings(database_url=self.config.database_url, key_file=self.config.keys, lg_code=self.code,
-                                cert_key_file=self.config.cert_key,
-                                mayor=self.config.mayor.strip() or os.environ.get("JUKI_MAYOR", "").strip()))
+                                cert_key_file=self.config.cert_key, **mayor))
         reg.clock = self.clock
         return reg
 
