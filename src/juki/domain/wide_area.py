@@ -30,14 +30,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import certificate_requests as cr
 from . import identifiers
-from .certificates import CertificateKind, Document, HistoryLine, Items, Layout
+from .certificates import CertificateKind, Document, HistoryLine, Items, Layout, canonical_json
 from .changes import from_json
 from .errors import InvalidInput, Problem, Problems, RuleViolation
 from .model import (
@@ -357,4 +356,4 @@ class WideAreaAnswer:
 
 
 def _sha256(data: Any) -> str:
-    return hashlib.sha256(json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(canonical_json(data)).hexdigest()

@@ -172,6 +172,19 @@ def subject_history(reads: Reads, person_id: str) -> tuple[HistoryLine, ...]:
     return tuple(lines)
 
 
+def relation_of(requester: PersonRecord | None, subject: PersonRecord) -> cr.Relation:
+    """The requester's relation to a subject: 本人; 同一世帯 (both in it now, or -- for a 除票 or 転出証明書 --
+    the household the subject left, 住基法15条の4第1項); else none.  (広域交付's 住所地 decides it the same way.)"""
+    if requester is None:
+        return cr.Relation.NONE
+    if requester.person_id == subject.person_id:
+        return cr.Relation.SELF
+    if requester.household_id == subject.household_id and (
+            subject.status is Status.REMOVED or requester.status is Status.RESIDENT):
+        return cr.Relation.HOUSEHOLD
+    return cr.Relation.NONE
+
+
 def _wide_area_detail(sent: wa.WideAreaRequest) -> dict[str, Any]:
     return {"residence_lg_code": sent.residence_lg_code, "request_id": sent.request_id}
 
@@ -423,7 +436,7 @@ class IssuanceService:
             if request.kind is CertificateKind.SEAL and len(subjects) == 1:
                 card = None if kiosk is not None else request.seal_card_number
                 seal = self.seals.certificate_registration(r.connection, subjects[0].person_id, card)
-            facts = cr.Facts(tuple(cr.SubjectFacts(p.person_id, p.status, self._relation(requester_record, p),
+            facts = cr.Facts(tuple(cr.SubjectFacts(p.person_id, p.status, relation_of(requester_record, p),
                                                    p.removal_reason, p.is_foreign) for p in subjects),
                              self.jurisdiction.lg_code, seal_card_valid=seal is not None)
             try:
@@ -460,19 +473,6 @@ class IssuanceService:
             raise NotFound(Problem(f"{prefix}requester.person_id", "REG-CERT/requester", f"請求者 {pid} は住民基本台帳にいません。",
                                    f"The requester {pid} is not on the register."))
         return rec
-
-    @staticmethod
-    def _relation(requester: PersonRecord | None, subject: PersonRecord) -> cr.Relation:
-        """本人; 同一世帯 (both in it now, or -- for a 除票 or 転出証明書 -- the household the subject left,
-        住基法15条の4第1項); else none."""
-        if requester is None:
-            return cr.Relation.NONE
-        if requester.person_id == subject.person_id:
-            return cr.Relation.SELF
-        if requester.household_id == subject.household_id and (
-                subject.status is Status.REMOVED or requester.status is Status.RESIDENT):
-            return cr.Relation.HOUSEHOLD
-        return cr.Relation.NONE
 
     def _screen(self, principal: Principal, request: cr.CertificateRequest, subjects: tuple[PersonRecord, ...],
                 kiosk: KioskContext | None) -> None:

@@ -73,7 +73,7 @@ from juki.domain.model import PersonRecord, Status
 from juki.domain.municipalities import name_of, register_code
 from juki.domain.register import Jurisdiction
 from juki.domain.wide_area import PersonKey, WideAreaAnswer, WideAreaRequest, wide_area_person
-from juki.issuance.service import IssuanceService, subject_history
+from juki.issuance.service import relation_of, subject_history
 
 from .node import Node, allow, peer_of
 from .pki import Tier
@@ -196,7 +196,7 @@ class WideAreaService:
                 subjects = (requester,)
             found[:] = sorted({*found, *(p.person_id for p in subjects)})
             ids = tuple(p.person_id for p in subjects)
-            relations = tuple(IssuanceService._relation(requester, p) for p in subjects)
+            relations = tuple(relation_of(requester, p) for p in subjects)
             asked = request.certificate_request(ids, requester_person_id=requester.person_id)
             facts = cr.Facts(tuple(cr.SubjectFacts(p.person_id, p.status, rel, p.removal_reason, p.is_foreign)
                                    for p, rel in zip(subjects, relations, strict=True)), self.lg_code)
