@@ -42,7 +42,7 @@ from fastapi.responses import Response
 from starlette.datastructures import FormData
 
 from juki.api.certificates import pdf_response, residence_for
-from juki.api.common import Principal_
+from juki.api.common import STATUS, Principal_
 from juki.api.security import Rule
 from juki.config import Register
 from juki.domain import certificate_requests as cr
@@ -235,8 +235,11 @@ def _digest(token: str, data: dict[str, Any], request_token: str) -> str:
                     hashlib.sha256).hexdigest()
 
 
+_KIND_STATUS = {cls.kind: status for cls, status in STATUS.items()}
+
+
 def _status(e: JukiError) -> int:
-    return {"forbidden": 403, "conflict": 409, "not_found": 404, "unavailable": 503}.get(e.kind, 422)
+    return _KIND_STATUS.get(e.kind, 422)
 
 
 def page_images(document: Document) -> list[str]:
@@ -272,19 +275,19 @@ def add_routes(r: APIRouter, reg: Register) -> None:
             household_id = reg.reads.person(principal, person_id)["household_id"]
         return reg.reads.household(principal, household_id) if household_id else None
 
-    def reception_of(principal: Any, values: Any) -> tuple[Any, int | None]:
-        """The 総合受付 and step a certificate is issued for (CTR-2), when the page carries them."""
+    def reception_step(values: Any) -> tuple[int, int] | None:
+        """The 総合受付 and step (CTR-2) a certificate is issued for, when the page carries them."""
         rid, step = str(values.get("reception") or ""), str(values.get("step") or "")
-        if not (rid.isdigit() and step.isdigit()):
-            return None, None
-        return reg.receptions.get(principal, int(rid)), int(step)
+        return (int(rid), int(step)) if rid.isdigit() and step.isdigit() else None
+
+    def reception_of(principal: Any, values: Any) -> tuple[Any, int | None]:
+        ref = reception_step(values)
+        return (reg.receptions.get(principal, ref[0]), ref[1]) if ref else (None, None)
 
     def link(principal: Any, values: Any, kind: CertificateKind) -> Any:
         """The writer that completes the reception's step in the issuance's transaction (checked now)."""
-        rid, step = str(values.get("reception") or ""), str(values.get("step") or "")
-        if not (rid.isdigit() and step.isdigit()):
-            return None
-        return reg.receptions.certificate_link(principal, int(rid), int(step), kind)
+        ref = reception_step(values)
+        return reg.receptions.certificate_link(principal, ref[0], ref[1], kind) if ref else None
 
     def page(request: Request, household: dict[str, Any] | None, values: Any, *, problems: tuple[Problem, ...] = (),
              status: int = 200, preview: list[str] | None = None, document: Document | None = None,
