@@ -54,6 +54,7 @@ from juki.issuance.service import new_request_token
 from . import forms
 from .forms import Field, Section
 from .pages import render
+from .reception import step_ref
 from .session import web_context
 
 RULES: dict[str, Rule] = {
@@ -275,18 +276,14 @@ def add_routes(r: APIRouter, reg: Register) -> None:
             household_id = reg.reads.person(principal, person_id)["household_id"]
         return reg.reads.household(principal, household_id) if household_id else None
 
-    def reception_step(values: Any) -> tuple[int, int] | None:
-        """The 総合受付 and step (CTR-2) a certificate is issued for, when the page carries them."""
-        rid, step = str(values.get("reception") or ""), str(values.get("step") or "")
-        return (int(rid), int(step)) if rid.isdigit() and step.isdigit() else None
-
     def reception_of(principal: Any, values: Any) -> tuple[Any, int | None]:
-        ref = reception_step(values)
+        """The 総合受付 and step (CTR-2) a certificate is issued for, when the page carries them."""
+        ref = step_ref(values)
         return (reg.receptions.get(principal, ref[0]), ref[1]) if ref else (None, None)
 
     def link(principal: Any, values: Any, kind: CertificateKind) -> Any:
         """The writer that completes the reception's step in the issuance's transaction (checked now)."""
-        ref = reception_step(values)
+        ref = step_ref(values)
         return reg.receptions.certificate_link(principal, ref[0], ref[1], kind) if ref else None
 
     def page(request: Request, household: dict[str, Any] | None, values: Any, *, problems: tuple[Problem, ...] = (),
@@ -309,8 +306,9 @@ def add_routes(r: APIRouter, reg: Register) -> None:
         household = load(principal, household_id.strip(), person_id.strip())
         chosen = [person_id] if person_id else [m["person_id"] for m in household["members"]] if household else []
         values: dict[str, Any] = {"subject_ids": chosen, "kind": "resident_copy", "path": "self"}
-        if reception.isdigit() and step.isdigit():  # from a 総合受付's step: the kind it issues
-            kinds = reg.receptions.get(principal, int(reception)).step(int(step)).procedure.certificate_kinds
+        ref = step_ref({"reception": reception, "step": step})
+        if ref is not None:  # from a 総合受付's step: the kind it issues
+            kinds = reg.receptions.get(principal, ref[0]).step(ref[1]).procedure.certificate_kinds
             values.update(reception=reception, step=step, kind=kinds[0].value if kinds else "resident_copy")
         return page(request, household, forms.Values(values))
 

@@ -113,6 +113,13 @@ def prefill(r: Reception, spec: forms.FormSpec) -> dict[str, Any]:
     return values
 
 
+def step_ref(values: Any) -> tuple[int, int] | None:
+    """The 総合受付 and step a form or certificate page was opened from (its ``reception`` and ``step``
+    fields), or None."""
+    rid, step = str(values.get("reception") or ""), str(values.get("step") or "")
+    return (int(rid), int(step)) if rid.isdigit() and step.isdigit() else None
+
+
 def _int(value: Any, default: int = 0) -> int:
     try:
         return int(str(value))

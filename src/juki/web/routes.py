@@ -21,7 +21,7 @@ from juki.access.auth import AuthenticationFailed, token_hash
 from juki.access.roles import ROLE_NAMES_JA, ROLES
 from juki.adapters import postcodes
 from juki.adapters.db.store import SearchCriteria
-from juki.api.common import Principal_, actor, error_response
+from juki.api.common import Principal_, actor, refusal_response
 from juki.api.onestop import QUEUE
 from juki.api.onestop import service as onestop_service
 from juki.api.security import AUTHENTICATED, PUBLIC, Rule
@@ -29,7 +29,7 @@ from juki.audit import disclosure, reviews
 from juki.audit.log import ACTIONS
 from juki.clock import JST, jst_date
 from juki.config import Register
-from juki.domain.errors import InvalidInput, JukiError, Problem
+from juki.domain.errors import InvalidInput, JukiError, NotFound, Problem
 from juki.domain.events import ChangeKind
 from juki.domain.onestop import ApplicationKind
 from juki.services import counter, request_search
@@ -228,13 +228,13 @@ def router(reg: Register) -> APIRouter:
         data offline).  ``local`` marks the areas of this municipality's own wards."""
         normal = postcodes.normalise(code)
         if normal is None:
-            return error_response(422, [Problem("postcode", "CTR-1/postcode", "郵便番号は7桁の数字で入力してください。",
-                                                "A postcode is 7 digits.")], "invalid_input")
+            return refusal_response(InvalidInput(Problem("postcode", "CTR-1/postcode", "郵便番号は7桁の数字で入力してください。",
+                                                         "A postcode is 7 digits.")))
         own = {p.lg_code for p in places(reg.jurisdiction)}
         areas = [{**dataclasses.asdict(a), "local": a.lg_code in own} for a in postcodes.lookup(normal)]
         if not areas:
-            return error_response(404, [Problem("postcode", "CTR-1/postcode", f"郵便番号 {normal} は見つかりません。",
-                                                f"No such postcode: {normal}.")], "not_found")
+            return refusal_response(NotFound(Problem("postcode", "CTR-1/postcode", f"郵便番号 {normal} は見つかりません。",
+                                                     f"No such postcode: {normal}.")))
         return JSONResponse({"postcode": normal, "areas": areas})
 
     @r.get("/", name="web_home")
@@ -363,13 +363,13 @@ def router(reg: Register) -> APIRouter:
             env = forms.envelope(spec, values)
             intake = forms.intake_values(values, [str(v) for v in form.getlist("identity_documents")]) if spec.intake else None
             app_id = values.get("application")
-            rid, step_no = str(values.get("reception") or ""), str(values.get("step") or "")
+            from_step = reception.step_ref(values)
             writers: list[Any] = []
             try:
                 if app_id and str(app_id).isdigit():
                     writers.append(onestop.started(int(str(app_id)), actor=actor(principal)))
-                if rid.isdigit() and step_no.isdigit():  # entered from a 総合受付's step (CTR-2)
-                    writers.append(reg.receptions.request_link(principal, int(rid), int(step_no), spec.kind))
+                if from_step is not None:  # entered from a 総合受付's step (CTR-2)
+                    writers.append(reg.receptions.request_link(principal, *from_step, spec.kind))
                 result = counter.submit(reg.changes, reg.engine, spec.kind.value, env, change, intake,
                                         actor=actor(principal), clock=reg.now, also=_all(writers))
             except (InvalidInput, JukiError) as e:
@@ -378,7 +378,7 @@ def router(reg: Register) -> APIRouter:
                 return show_form(request, spec, ctx, forms.Values(values, form), e.problems, 422,
                                  from_reception=_reception_of(values, principal))
             return render(request, "submitted.html", 201, title="届出を受け付けました", result=result, spec=spec,
-                          reception_id=int(rid) if rid.isdigit() and step_no.isdigit() else None)
+                          reception_id=from_step[0] if from_step is not None else None)
 
         key = spec.key
         r.add_api_route(f"/changes/{key}/new", get_form, methods=["GET"], name=f"web_form_{key}")
