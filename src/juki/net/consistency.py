@@ -63,7 +63,7 @@ from juki.domain.identity import (
     RecordState,
 )
 
-from .node import Node, allow, peer_of
+from .node import SYSTEM_USER, Node, allow, peer_of
 from .notices import notice_to_json, split_number
 from .pki import Tier
 from .services import call, services
@@ -487,7 +487,7 @@ def repair_at(node: Node, report: ConsistencyReport) -> ConsistencyReport:
     sent = resend(node, codes, report.file)
     report.resent = sent
     report.to_investigate = [c for c in codes if c not in sent]
-    node.audit.record_now(node.engine, user_id="system:jukinet", terminal="CS", action="consistency.repair",
+    node.audit.record_now(node.engine, user_id=SYSTEM_USER, terminal="CS", action="consistency.repair",
                           subject_ids=sent, detail={"peer": report.peer, "file": report.file.value, "resent": len(sent),
                                                     "to_investigate": report.to_investigate})
     return report
@@ -498,7 +498,7 @@ def check(node: Node, peer: str, *, depth: int | None = None, file: RecordFile =
     the CS."""
     report = compare(node.code, peer, node_records(node, node.code, file=file),
                      lambda op, body: call(node, peer, f"/net/v1/consistency/{op}", body), depth=depth, file=file)
-    node.audit.record_now(node.engine, user_id="system:jukinet", terminal="CS", action="consistency.check",
+    node.audit.record_now(node.engine, user_id=SYSTEM_USER, terminal="CS", action="consistency.check",
                           subject_ids=[f.juminhyo_code for f in report.findings],
                           detail={"peer": peer, "file": file.value, "consistent": report.consistent,
                                   "differences": len(report.findings),

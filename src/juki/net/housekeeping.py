@@ -48,13 +48,11 @@ from juki.clock import JST
 from . import timers
 from .node import Node, Worker
 from .pki import Tier
+from .timers import RETRY_AFTER, SYSTEM_USER
 
 log = logging.getLogger("juki.net.housekeeping")
 
 LAST_RUN = "housekeeping:last_run"
-RETRY_AFTER = dt.timedelta(hours=1)
-MAX_SLEEP = 60.0
-SYSTEM_USER = "system:jukinet"
 
 
 def time_of_day(text: str) -> dt.time | None:
@@ -160,17 +158,8 @@ def run(node: Node, *, now: dt.datetime | None = None) -> dict[str, Any]:
 
 
 def step(node: Node) -> float:
-    """The worker's round: run when due; sleep until then (at most :data:`MAX_SLEEP` s, so a changed
-    clock is seen; ``node.wake("housekeeping")`` cuts it short)."""
-    with node.engine.begin() as conn:
-        due = next_due(node, conn)
-    if due is None:
-        return MAX_SLEEP
-    now = node.clock()
-    if now >= due:
-        run(node, now=now)
-        return 0.0
-    return max(min((due - now).total_seconds(), MAX_SLEEP), node.config.poll_seconds)
+    """The worker's round (:func:`juki.net.timers.step`; ``node.wake("housekeeping")`` cuts its sleep short)."""
+    return timers.step(node, lambda conn: next_due(node, conn), lambda now: run(node, now=now))
 
 
 # --- the node feature (juki.net.node.FEATURES): a worker, no routes -----------------------------------

@@ -81,6 +81,8 @@ FEATURES: tuple[str, ...] = ("status", "updates", "numbers", "transfer", "cards"
 """Modules under ``juki.net`` that add routes (and workers) to a node; net-svc adds its own here."""
 
 NODE_ROLES = (Tier.MUNICIPALITY, Tier.PREFECTURE, Tier.NATIONAL)
+SYSTEM_USER = "system:jukinet"
+"""Who the audit log names for what a node does by itself (its workers, timers, reloads)."""
 
 
 def prefecture_of(code: str) -> str:
@@ -442,7 +444,7 @@ class Node:
         """A renewed certificate taken into use without a restart (NET-2, SEC-5), in the node's audit log."""
         from .pki import serial_text
 
-        self.audit.record_now(self.engine, user_id="system:jukinet", terminal=self.code, action="net.certificate.reload",
+        self.audit.record_now(self.engine, user_id=SYSTEM_USER, terminal=self.code, action="net.certificate.reload",
                               detail={"old_serial": serial_text(old.serial_number), "new_serial": serial_text(new.serial_number),
                                       "not_after": new.not_valid_after_utc.isoformat()})
 

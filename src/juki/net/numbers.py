@@ -47,13 +47,13 @@ from juki.domain.model import Status, to_json
 from juki.services.changes import Actor, ChangeService
 
 from .deliveries import Report
-from .node import Node, Worker, allow, peer_of
+from .node import SYSTEM_USER, Node, Worker, allow, peer_of
 from .pki import NATIONAL_CODE, Tier
 from .services import call, services
 from .svc_tables import individual_number_assignments as assignments
 from .svc_tables import individual_number_requests as number_requests
 
-SYSTEM_ACTOR = Actor("system:jukinet", "CS")
+SYSTEM_ACTOR = Actor(SYSTEM_USER, "CS")
 """Who the register records for changes the 住基ネット services make on a notice (no clerk typed them)."""
 
 KEY_BYTES = 32

@@ -51,12 +51,12 @@ from juki.domain.errors import Conflict, Problem, RuleViolation
 from juki.domain.identity import RecordFile, RecordState
 from juki.domain.node_retention import NODE_RETENTION_YEARS, Expiry, HistoryFacts, expiry, node_cutoff
 
+from .node import SYSTEM_USER
 from .retention_tables import net_retention_active, net_retention_runs, net_retention_targets
 from .store import NetStore
 from .tables import net_history, net_inbox, net_records
 
 RULE = "PRF-4/retention"
-SYSTEM_USER = "system:jukinet"
 LAST_RUN = "retention:last_run"
 CHUNK = 500
 FILES: tuple[str, ...] = tuple(f.value for f in RecordFile)

@@ -31,13 +31,11 @@ from juki.domain.identity import RecordFile
 from . import timers
 from .node import Node, Worker, prefecture_of
 from .pki import NATIONAL_CODE, Tier
+from .timers import RETRY_AFTER, SYSTEM_USER
 
 log = logging.getLogger("juki.net.schedule")
 
 LAST_RUN = "consistency:last_run"
-RETRY_AFTER = dt.timedelta(hours=1)
-MAX_SLEEP = 60.0
-SYSTEM_USER = "system:jukinet"
 
 
 def last_run(node: Node, conn: Connection | None = None) -> dict[str, Any] | None:
@@ -114,18 +112,8 @@ def run(node: Node, *, now: dt.datetime | None = None) -> dict[str, Any]:
 
 
 def step(node: Node) -> float:
-    """The worker's round: run when due; sleep until then (at most :data:`MAX_SLEEP` s, so a changed
-    clock or configuration is seen; ``node.wake("consistency")`` cuts it short)."""
-    if node.config.consistency_days <= 0:
-        return MAX_SLEEP
-    with node.engine.begin() as conn:
-        due = next_due(node, conn)
-    assert due is not None
-    now = node.clock()
-    if now >= due:
-        run(node, now=now)
-        return 0.0
-    return max(min((due - now).total_seconds(), MAX_SLEEP), node.config.poll_seconds)
+    """The worker's round (:func:`juki.net.timers.step`; ``node.wake("consistency")`` cuts its sleep short)."""
+    return timers.step(node, lambda conn: next_due(node, conn), lambda now: run(node, now=now))
 
 
 # --- the node feature (juki.net.node.FEATURES): a worker, no routes -----------------------------------
