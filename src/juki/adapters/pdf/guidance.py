@@ -10,52 +10,24 @@ still to do with their 窓口 and 持ち物.  It is not a certificate: no 公印
 
 from __future__ import annotations
 
-import re
 import threading
-from importlib import resources
-
-import jinja2
-import weasyprint  # type: ignore[import-untyped]
-from weasyprint.text.fonts import FontConfiguration  # type: ignore[import-untyped]
 
 from juki.domain.life_events import GuidanceLetter
 
-from . import fontcache, fontsubset
-from .render import _CertificateHTML, ua_stylesheet
-
-_BETWEEN_TAGS = re.compile(r">[ \t\r\n]+<")
+from .render import Printer
 
 
-class GuidanceRenderer:
-    """Renders letters to PDF bytes; build one and reuse it (fonts, CSS and template are built once).
-    Rendering is serialized per renderer (WeasyPrint's font configuration is not thread-safe)."""
+class GuidanceRenderer(Printer):
+    """Renders letters to PDF bytes; build one and reuse it (see :class:`~juki.adapters.pdf.render.Printer`)."""
 
     def __init__(self) -> None:
-        templates = resources.files("juki.adapters.pdf") / "templates"
-        self._env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-        self._template = self._env.from_string(templates.joinpath("guidance.html").read_text(encoding="utf-8"))
-        self.font_config = FontConfiguration()
-        css = templates.joinpath("guidance.css").read_text(encoding="utf-8")
-        subset = fontsubset.subset_font()
-        if subset is not None:
-            family = f'"{fontsubset.SOURCE_FAMILY}"'
-            css = (f'@font-face {{ font-family: "{fontsubset.FAMILY}"; src: url("{subset.as_uri()}"); }}\n'
-                   + css.replace(f"font-family: {family}", f'font-family: "{fontsubset.FAMILY}", {family}'))
-        self._css = weasyprint.CSS(string=css, font_config=self.font_config)
-        self._ua = ua_stylesheet()
-        self._lock = threading.Lock()
-        fontcache.install()
+        super().__init__("guidance.html", "guidance.css")
 
     def html(self, letter: GuidanceLetter) -> str:
-        return _BETWEEN_TAGS.sub("><", self._template.render(letter=letter))
+        return self.page(letter=letter)
 
     def render(self, letter: GuidanceLetter) -> bytes:
-        page = self.html(letter)
-        with self._lock:
-            html = weasyprint.HTML(string=page) if self._ua is None else _CertificateHTML(string=page, ua=self._ua)
-            pdf = html.render(font_config=self.font_config, stylesheets=[self._css]).write_pdf()
-        assert pdf is not None
-        return bytes(pdf)
+        return self.pdf(self.html(letter))
 
 
 _default: GuidanceRenderer | None = None

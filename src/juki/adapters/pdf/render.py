@@ -24,6 +24,7 @@ import os
 import re
 import struct
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -175,25 +176,23 @@ def _sheet_view(sheet: Sheet, last: bool) -> dict[str, Any]:
     return {"number": sheet.number, "header": _rows(sheet.header), "blocks": blocks, "persons": persons, "last": last}
 
 
-class Renderer:
-    """Renders documents to PDF bytes; build one and reuse it (it caches fonts, CSS and the template).
+class Printer:
+    """An HTML/CSS template printed by WeasyPrint in IPAmj明朝 (the certificates, the 案内文書): build one
+    and reuse it (it caches fonts, CSS and the template).
 
-    WeasyPrint's font configuration is not safe to share between threads at once, so rendering is
-    serialized per renderer; run one renderer per process for parallel work."""
+    WeasyPrint's font configuration is not safe to share between threads at once, so printing is
+    serialized per printer; run one per process for parallel work.  ``common_subset`` prints with
+    :mod:`~juki.adapters.pdf.fontsubset`'s font stack and ``lean_ua`` with :func:`ua_stylesheet`; both (and
+    ``font_cache``) change the speed only, never the output (tests compare)."""
 
-    def __init__(self, *, font_cache: bool = True, common_subset: bool = True, lean_ua: bool = True,
-                 koin_png: bytes | None = None) -> None:
-        """``common_subset`` prints with :mod:`~juki.adapters.pdf.fontsubset`'s font stack and ``lean_ua``
-        with :func:`ua_stylesheet`; both (and ``font_cache``) change the speed only, never the output
-        (tests compare).  ``koin_png`` is the 公印 to print (:func:`load_koin_image`); without it the
-        「○○市長之印」 is drawn in red."""
-        self._koin_uri = _data_uri("image/png", koin_png) if koin_png else ""
+    def __init__(self, template: str, stylesheet: str, *, font_cache: bool = True, common_subset: bool = True,
+                 lean_ua: bool = True) -> None:
         templates = resources.files("juki.adapters.pdf") / "templates"
         self._env = jinja2.Environment(autoescape=True, trim_blocks=False, lstrip_blocks=False,
                                        undefined=jinja2.StrictUndefined)
-        self._template = self._env.from_string(templates.joinpath("certificate.html").read_text(encoding="utf-8"))
+        self._template = self._env.from_string(templates.joinpath(template).read_text(encoding="utf-8"))
         self.font_config = FontConfiguration()
-        css = templates.joinpath("certificate.css").read_text(encoding="utf-8")
+        css = templates.joinpath(stylesheet).read_text(encoding="utf-8")
         self.subset_font = fontsubset.subset_font() if common_subset else None
         if self.subset_font is not None:
             family = f'"{fontsubset.SOURCE_FAMILY}"'
@@ -205,6 +204,31 @@ class Renderer:
         if font_cache:
             fontcache.install()
 
+    def page(self, **context: Any) -> str:
+        """The template filled in, without whitespace-only text nodes (fewer boxes to lay out)."""
+        return _BETWEEN_TAGS.sub("><", self._template.render(**context))
+
+    def pdf(self, page: str, attachments: Sequence[Any] = ()) -> bytes:
+        """The PDF of an HTML ``page`` (with WeasyPrint ``attachments``)."""
+        with self._lock:
+            html = weasyprint.HTML(string=page) if self._ua is None else _CertificateHTML(string=page, ua=self._ua)
+            rendered = html.render(font_config=self.font_config, stylesheets=[self._css])
+            pdf = rendered.write_pdf(attachments=list(attachments))
+        assert pdf is not None
+        return bytes(pdf)
+
+
+class Renderer(Printer):
+    """Renders certificates (:class:`~juki.domain.certificates.Document`) to PDF bytes."""
+
+    def __init__(self, *, font_cache: bool = True, common_subset: bool = True, lean_ua: bool = True,
+                 koin_png: bytes | None = None) -> None:
+        """``koin_png`` is the 公印 to print (:func:`load_koin_image`); without it the 「○○市長之印」 is drawn
+        in red.  For the other options see :class:`Printer`."""
+        super().__init__("certificate.html", "certificate.css", font_cache=font_cache, common_subset=common_subset,
+                         lean_ua=lean_ua)
+        self._koin_uri = _data_uri("image/png", koin_png) if koin_png else ""
+
     def html(self, document: Document, *, qr: str = "", printed: Content | None = None) -> str:
         c = printed if printed is not None else content(document)
         seal_uri = ""
@@ -212,24 +236,17 @@ class Renderer:
             seal_uri = _data_uri("image/png", document.seal.image_png)
         sheets = [_sheet_view(s, i == len(c.sheets) - 1) for i, s in enumerate(c.sheets)]
         qr_uri = _data_uri("image/png", qr_png(qr)) if qr else ""
-        page = self._template.render(c=c, sheets=sheets, qr_uri=qr_uri, seal_uri=seal_uri, koin=_koin(document.municipality),
-                                     koin_uri=self._koin_uri, koin_alt=f"{document.municipality}長之印",
-                                     notice=document.kind is CertificateKind.CODE_NOTICE)
-        return _BETWEEN_TAGS.sub("><", page)  # no whitespace-only text nodes: fewer boxes to lay out
+        return self.page(c=c, sheets=sheets, qr_uri=qr_uri, seal_uri=seal_uri, koin=_koin(document.municipality),
+                         koin_uri=self._koin_uri, koin_alt=f"{document.municipality}長之印",
+                         notice=document.kind is CertificateKind.CODE_NOTICE)
 
     def render(self, document: Document, *, qr: str = "", attachment: bytes | None = None,
                printed: Content | None = None) -> bytes:
         """The PDF of ``document``; ``qr`` is the text of its verification QR code (none when empty) and
         ``attachment`` the canonical content JSON to embed (see :mod:`juki.adapters.pdf.signing`)."""
-        page = self.html(document, qr=qr, printed=printed)
         attachments = [weasyprint.Attachment(string=attachment, name=ATTACHMENT_NAME,
                                              description="証明内容 (canonical JSON)")] if attachment is not None else []
-        with self._lock:
-            html = weasyprint.HTML(string=page) if self._ua is None else _CertificateHTML(string=page, ua=self._ua)
-            rendered = html.render(font_config=self.font_config, stylesheets=[self._css])
-            pdf = rendered.write_pdf(attachments=attachments)
-        assert pdf is not None
-        return bytes(pdf)
+        return self.pdf(self.html(document, qr=qr, printed=printed), attachments)
 
 
 _default: Renderer | None = None
