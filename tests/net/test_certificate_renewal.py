@@ -19,6 +19,7 @@ from cryptography import x509
 
 from juki.net.network import Network
 from juki.net.pki import NATIONAL_CODE, NodeIdentity, Tier, serial_text
+from juki.net.tls import client_context
 
 from .support import Served, audit_rows, specs, wait_until
 
@@ -89,10 +90,20 @@ def test_sighup_makes_a_running_node_take_its_renewed_certificate(tmp_path: Path
     reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
     reader.start()
     try:
-        def listening() -> bool:  # the SIGHUP handler is installed before the node listens
+        context = client_context(observer.tls.files)
+        context.check_hostname = False
+
+        def listening() -> bool:
+            """A whole TLS handshake, not just a TCP connect: the server has then taken its certificate for
+            this connection, so it cannot notice the renewal below by a probe it had not yet handled. (The
+            SIGHUP handler is installed before the node listens.)"""
             assert proc.poll() is None, "".join(lines)
-            with socket.socket() as s:
-                return s.connect_ex(("127.0.0.1", observer.config.port)) == 0
+            try:
+                with socket.create_connection(("127.0.0.1", observer.config.port), timeout=5) as raw, \
+                        context.wrap_socket(raw) as tls:
+                    return tls.version() is not None
+            except OSError:
+                return False
 
         wait_until(listening, what="the national node")
         new = net.ca.issue(NodeIdentity(Tier.NATIONAL, NATIONAL_CODE), node_dir, name="機構")
