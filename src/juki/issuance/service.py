@@ -392,7 +392,15 @@ class IssuanceService:
                     for i, (r, _) in enumerate(items) if r.channel is not cr.Channel.MAIL]
             if bad:
                 raise InvalidInput(bad)
-            prepared = [self._prepare(principal, r, e, field_prefix=f"items[{i}].") for i, (r, e) in enumerate(items)]
+            prepared: list[_Prepared] = []
+            failed: list[JukiError] = []
+            for i, (r, e) in enumerate(items):  # every item checked: the clerk sees each one refused at once
+                try:
+                    prepared.append(self._prepare(principal, r, e, field_prefix=f"items[{i}]."))
+                except JukiError as error:
+                    failed.append(error)
+            if failed:
+                raise type(failed[0])(p for error in failed for p in error.problems)
             done = self._render(principal, prepared)
             everyone = [p.subjects[0] for p, _ in done]
             mismatches: list[Problem] = []
