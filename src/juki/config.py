@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the services are imported lazily, so that the CLI starts fa
     from juki.audit.queue import AuditQueue
     from juki.issuance.cards import CardService
     from juki.issuance.kiosk import KioskService
+    from juki.issuance.mail import MailService
     from juki.issuance.seals import SealService
     from juki.issuance.service import CertificateIssuer, IssuanceService
     from juki.services.changes import ChangeService
@@ -180,6 +181,15 @@ class Register:
         return IssuanceService(self.store, self.engine, self.reads, self.seals, self.jurisdiction, clock=self.now,
                                issuer=self.certificate_issuer, mayor=lambda: self.mayor,
                                audit=self.audit if self.audit_enabled else None)
+
+    @cached_property
+    def mail(self) -> MailService:
+        """郵送請求: recorded, issued at once or queued for the day's 一括交付 with 送付状 (REG-CERT)."""
+        from juki.issuance.mail import MailService
+
+        return MailService(self.engine, self.store, self.issuance, clock=self.now,
+                           municipality=lambda: self.jurisdiction.name,
+                           audit=self.audit if self.audit_enabled else None)
 
     @cached_property
     def kiosks(self) -> KioskService:

@@ -1,4 +1,4 @@
-"""Contract: migrations 0004_certificates + 0009_cert_token build exactly juki.issuance.tables on both engines; the database
+"""Contract: migrations 0004_certificates + 0009_cert_token + 0017_mail_requests build exactly juki.issuance.tables on both engines; the database
 refuses UPDATE/DELETE on the issuance log and the seal tables and DELETE on cards, kiosks, challenges and
 kiosk transactions; no table of the branch has anything to do with the 個人番号 (REG-LINK5)."""
 
@@ -20,7 +20,7 @@ NOW = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
 
 def test_migration_creates_exactly_the_issuance_tables(database_url: str) -> None:
     upgrade(database_url)
-    assert "0009_cert_token" in (current_revision(database_url) or "").split(",")  # 0004_certificates, then 0009
+    assert "0017_mail_requests" in (current_revision(database_url) or "").split(",")  # 0004, 0009, then 0017
     engine = make_engine(database_url)
     try:
         assert set(tables.TABLES) <= set(sa.inspect(engine).get_table_names())
@@ -88,6 +88,37 @@ def _seed(conn: sa.Connection) -> None:
                                                            confirmed_at=NOW, confirmed_on=NOW.date()))
     conn.execute(tables.seal_abolitions.insert().values(registration_number=1, reason="request", abolished_by="u",
                                                         terminal="T", abolished_at=NOW, effective_on=NOW.date()))
+    conn.execute(tables.certificate_copies.insert().values(certificate_id="C1", pdf_ciphertext=b"x", key_id="k1",
+                                                           stored_at=NOW))
+    conn.execute(tables.mail_requests.insert().values(
+        request_id="M1", received_on=NOW.date(), received_at=NOW, entered_by="u", terminal="T",
+        subject_ids='["0000000001"]', request="{}", envelope_addressee="n", envelope_address="a",
+        fee_method="postal_order", fee_yen=300))
+    conn.execute(tables.mail_request_outcomes.insert().values(request_id="M1", outcome="issued", certificate_id="C1",
+                                                              decided_by="u", terminal="T", decided_at=NOW))
+
+
+def test_a_mail_request_has_one_outcome_and_an_issued_one_names_its_certificate(database_url: str) -> None:
+    """Two batches racing for one queued 郵送請求: the second outcome is refused by the database."""
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            _seed(conn)
+        again = tables.mail_request_outcomes.insert().values(request_id="M1", outcome="returned", decided_by="v",
+                                                             terminal="T", decided_at=NOW)
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(again)
+        with engine.begin() as conn:
+            conn.execute(tables.mail_requests.insert().values(
+                request_id="M2", received_on=NOW.date(), received_at=NOW, entered_by="u", terminal="T",
+                subject_ids="[]", request="{}", envelope_addressee="n", envelope_address="a", fee_method="exempt",
+                fee_yen=0))
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:  # issued, but no certificate named
+            conn.execute(tables.mail_request_outcomes.insert().values(request_id="M2", outcome="issued",
+                                                                      decided_by="u", terminal="T", decided_at=NOW))
+    finally:
+        engine.dispose()
 
 
 def test_database_guards(database_url: str) -> None:

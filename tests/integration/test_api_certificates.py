@@ -88,6 +88,45 @@ def test_bulk_over_the_api_and_the_supervisors_log_and_counts(api):
     assert api.client.get("/api/v1/certificates/log", headers=api.as_("clerk")).status_code == 403
 
 
+def test_mail_requests_over_the_api_queue_batch_and_return(api):
+    """郵送請求 (REG-CERT): recorded and queued, listed, issued in one batch with its print file; a wrong
+    envelope is refused at its field; a returned request leaves the queue."""
+    ids = family(api)
+    clerk = api.as_("clerk")
+
+    def letter(pid: str, name: str, **envelope: str) -> dict[str, Any]:
+        return {"request": ask([pid], channel="mail", requester={"name": name, "person_id": pid},
+                               identity=[{"kind": "health_insurance"}]),
+                "envelope": {"addressee": name, "address": ADDRESS, **envelope},
+                "fee": {"method": "postal_order", "yen": 300}}
+
+    wrong = api.client.post("/api/v1/certificates/mail", headers=clerk, json=letter(ids[0], "札幌　太郎", address="東京都"))
+    assert wrong.status_code == 422 and wrong.json()["problems"][0]["field"] == "envelope.address"
+    queued = [api.client.post("/api/v1/certificates/mail", headers=clerk, json=letter(pid, name))
+              for pid, name in zip(ids, ("札幌　太郎", "札幌　花子"), strict=True)]
+    assert [r.json()["status"] for r in queued] == ["queued", "queued"], [r.text for r in queued]
+    rids = [r.json()["request_id"] for r in queued]
+    listed = api.client.get("/api/v1/certificates/mail", headers=clerk).json()
+    assert {x["request_id"] for x in listed} == set(rids)  # received at once: the order is the request ids'
+    assert {x["request_id"]: x["subjects"][0]["name"] for x in listed}[rids[1]] == "札幌　花子"
+    assert api.client.get("/api/v1/certificates/mail", headers=api.as_("viewer")).status_code == 403
+    r = api.client.post(f"/api/v1/certificates/mail/{rids[1]}/return", headers=clerk, json={"note": "本人確認書類の写しがない"})
+    assert r.status_code == 200 and r.json()["status"] == "returned"
+    r = api.client.post("/api/v1/certificates/mail/batch", headers=clerk, json={"request_ids": rids})
+    assert r.status_code == 409 and r.json()["problems"][0]["field"] == f"requests[{rids[1]}]"
+    r = api.client.post("/api/v1/certificates/mail/batch", headers=clerk, json={"request_ids": rids[:1]})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["count"] == 1 and out["request_ids"] == rids[:1] and out["certificates"][0]["subject_ids"] == ids[:1]
+    printed = normalise(pdf_text(base64.b64decode(out["print_pdf_base64"])))
+    assert "発送一覧" in printed and "証明書の送付について" in printed and "札幌花子" not in printed
+    assert api.client.get("/api/v1/certificates/mail", headers=clerk).json() == []
+    now = api.client.post("/api/v1/certificates/mail", headers=clerk, json={**letter(ids[0], "札幌　太郎"), "issue_now": True})
+    assert now.status_code == 200 and now.json()["status"] == "issued", now.text
+    assert api.client.post("/api/v1/certificates/mail", headers=clerk, json={**letter(ids[0], "札幌　太郎"),
+                                                                             "colour": 1}).status_code == 422
+
+
 def test_seal_registration_with_inquiry_and_four_eyes_then_the_certificate(api):
     ids = family(api)
     image = base64.b64encode(png()).decode()

@@ -5,6 +5,7 @@ the service's refusals are shown at their fields."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import re
@@ -79,13 +80,18 @@ def test_preview_then_issue_a_resident_copy(api):
     [entry] = api.audit("certificate.issue")
     assert entry["user_id"] == "clerk" and entry["detail"]["items"] == ["relationship"]
 
-    # 交付する pressed twice (a double click, or the form sent again): one certificate, a clear message
+    # 交付する pressed twice (a double click, or the form sent again): one certificate, shown again with its
+    # number and the same PDF (its stored copy), audited as a re-display
     again = b.post("/ui/certificates/issue", data={**request_form(token, hid, ids), **issue_with})
-    assert again.status_code == 409 and again.headers["content-type"].startswith("text/html")
-    assert "既に交付しました" in again.text and entry["detail"]["certificate_id"] in again.text
-    assert "REG-CERT/issue-once" in again.text
+    assert again.status_code == 200 and again.headers["content-type"].startswith("text/html")
+    assert "既に交付しています" in again.text and "二重に交付していません" in again.text
+    assert f'<td class="certificate-id">{entry["detail"]["certificate_id"]}</td>' in again.text
+    link = re.search(r'href="data:application/pdf;base64,([^"]+)" download="([^"]+)"', again.text)
+    assert base64.b64decode(link.group(1)) == r.content and link.group(2) == f'{entry["detail"]["certificate_id"]}.pdf'
     assert issued_count(api) == 1 and len(api.audit("certificate.issue")) == 1
-    assert "REG-CERT/issue-once" in api.audit("certificate.refuse")[-1]["detail"]["rules"]
+    [shown] = api.audit("certificate.redisplay")
+    assert shown["detail"]["certificate_id"] == entry["detail"]["certificate_id"] and sorted(shown["subject_ids"]) == sorted(ids)
+    assert api.audit("certificate.refuse") == []
     # another token (from another preview) cannot be paired with this preview's digest
     forged = {**issue_with, "request_token": "A" * 43}
     assert b.post("/ui/certificates/issue", data={**request_form(token, hid, ids), **forged}).status_code == 409
@@ -244,6 +250,8 @@ def test_wide_area_page_previews_and_issues_in_this_municipalitys_name(api, monk
     assert row.path == "wide_area" and json.loads(row.subject_ids) == ["W0000000000H-1"]
     assert json.loads(row.request_detail)["residence_lg_code"] == "012025"
     again = b.post("/ui/certificates/wide-area/issue", data={**wide_area_form(token), **issue_with})
-    assert again.status_code == 409 and "REG-CERT/issue-once" in again.text and issued_count(api) == 1
+    assert again.status_code == 200 and "二重に交付していません" in again.text and issued_count(api) == 1
+    assert asked == [issue_with["request_token"]] * 2  # the same copy again: the 住所地 is not asked a third time
+    assert base64.b64decode(re.search(r'href="data:application/pdf;base64,([^"]+)"', again.text).group(1)) == r.content
     changed = b.post("/ui/certificates/wide-area/issue", data={**wide_area_form(token, purpose="別の用途"), **issue_with})
     assert changed.status_code == 409 and "REG-CERT/preview" in changed.text

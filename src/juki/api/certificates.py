@@ -12,6 +12,13 @@ issuance log and the counts by type.
 * ``POST /api/v1/certificates/bulk`` -- ``{"items": [{"request": …, "envelope": …}, …]}``: one subject per
   envelope, every PDF read back and matched with its envelope before anything is logged; the answer holds
   each PDF in base64 with its envelope.
+* ``GET /api/v1/certificates/mail`` -- the 郵送請求 waiting for the day's batch (``until``: received on or
+  before that day, default today); ``POST /api/v1/certificates/mail`` -- record one letter:
+  ``{"request": …(channel mail), "envelope": {addressee, address}, "fee": {method, yen}, "issue_now": bool,
+  "form_token"?}``; queued, or issued at once with its print file (送付状 + certificate);
+  ``POST /api/v1/certificates/mail/batch`` -- ``{"request_ids": […]}``: issue them in one batch (one
+  combined print file in envelope order, with the 発送一覧); ``POST /api/v1/certificates/mail/{id}/return``
+  -- ``{"note": …}``: 返戻 (:mod:`juki.issuance.mail`).
 * ``GET /api/v1/certificates/log`` and ``GET /api/v1/certificates/counts`` -- for the supervisor
   (``certificate.log.read``).
 
@@ -44,12 +51,17 @@ from juki.domain.errors import (
     Problem,
 )
 from juki.domain.wide_area import WideAreaAnswer, WideAreaRequest
+from juki.issuance.mail import Fee, Mailed
 from juki.issuance.proof import Envelope
 
 RULES: dict[str, Rule] = {
     "certificate_issue": "certificate.issue",
     "certificate_wide_area": "certificate.issue",
     "certificate_bulk": "certificate.issue",
+    "certificate_mail_queue": "certificate.issue",
+    "certificate_mail_record": "certificate.issue",
+    "certificate_mail_batch": "certificate.issue",
+    "certificate_mail_return": "certificate.issue",
     "certificate_log": "certificate.log.read",
     "certificate_counts": "certificate.log.read",
 }
@@ -79,6 +91,16 @@ def pdf_response(pdf: bytes, certificate_id: str) -> Response:
     return Response(pdf, media_type="application/pdf", headers={
         "X-Juki-Certificate-Id": certificate_id,
         "Content-Disposition": f'attachment; filename="{certificate_id}.pdf"'})
+
+
+def mailed_view(mailed: Mailed) -> dict[str, Any]:
+    """Mailed certificates as JSON: the print file and each certificate (its signed PDF) with its envelope."""
+    return {"batch_id": mailed.batch_id, "count": len(mailed.certificates), "again": mailed.again,
+            "request_ids": list(mailed.request_ids),
+            "print_pdf_base64": base64.b64encode(mailed.print_pdf).decode("ascii"),
+            "certificates": [{"certificate_id": c.certificate_id, "kind": c.kind.value, "subject_ids": list(c.subject_ids),
+                              "envelope": c.envelope.view() if c.envelope else None, "pdf_sha256": c.pdf_sha256,
+                              "pdf_base64": base64.b64encode(c.pdf).decode("ascii")} for c in mailed.certificates]}
 
 
 def residence_for(reg: Register) -> Callable[[WideAreaRequest], WideAreaAnswer]:
@@ -158,6 +180,67 @@ def router(reg: Register) -> APIRouter:
             {"certificate_id": c.certificate_id, "kind": c.kind.value, "subject_ids": list(c.subject_ids),
              "envelope": c.envelope.view() if c.envelope else None, "pdf_sha256": c.pdf_sha256,
              "pdf_base64": base64.b64encode(c.pdf).decode("ascii")} for c in issued]}
+
+    @r.get("/api/v1/certificates/mail", name="certificate_mail_queue", summary="郵送請求（一括交付を待っているもの）")
+    def certificate_mail_queue(principal: Principal_ = None, until: dt.date | None = None) -> list[dict[str, Any]]:
+        assert principal is not None
+        return reg.mail.queue(principal, until=until)
+
+    @r.post("/api/v1/certificates/mail", name="certificate_mail_record",
+            summary="郵送請求の受付: 今すぐ交付（送付状つき）又は本日の一括交付に回す")
+    async def certificate_mail_record(request: Request, principal: Principal_ = None) -> Any:
+        assert principal is not None
+        data = await json_body(request)
+        extra = sorted(set(data) - {"request", "envelope", "fee", "issue_now", "form_token"})
+        if extra:
+            raise InvalidInput([Problem(k, "REG-CERT/mail", "受け付けない項目です。", "This item is not accepted.")
+                                for k in extra])
+        envelope = envelope_from(data.get("envelope"), "envelope")
+        if envelope is None:
+            raise InvalidInput(Problem("envelope", "REG-CERT/envelope", "返信用封筒の宛名と住所を指定してください。",
+                                       "The envelope (addressee and address) is required."))
+        fee: Fee = from_json(Fee, data.get("fee"), "fee")
+        issue_now, token = data.get("issue_now", False), data.get("form_token")
+        if not isinstance(issue_now, bool) or not (token is None or isinstance(token, str)):
+            raise InvalidInput(Problem("issue_now", "REG-R2", "issue_now は true か false、form_token は文字列です。",
+                                       "issue_now is a boolean and form_token a string."))
+        try:
+            req = request_from_json(data.get("request"))
+        except InvalidInput as e:
+            raise InvalidInput(p.at("request") for p in e.problems) from None
+        result = await asyncio.to_thread(answered, lambda: reg.mail.record(principal, req, envelope, fee,
+                                                                           issue_now=issue_now, form_token=token))
+        if isinstance(result, JSONResponse):
+            return result
+        request_id, mailed = result
+        if mailed is None:
+            return {"request_id": request_id, "status": "queued"}
+        return {"request_id": request_id, "status": "issued", **mailed_view(mailed)}
+
+    @r.post("/api/v1/certificates/mail/batch", name="certificate_mail_batch",
+            summary="郵送請求の一括交付: 一通に一人、封筒と照合し、送付状と発送一覧を一つの印刷用ファイルに")
+    async def certificate_mail_batch(request: Request, principal: Principal_ = None) -> Any:
+        assert principal is not None
+        data = await json_body(request)
+        ids = data.get("request_ids")
+        if set(data) - {"request_ids"} or not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise InvalidInput(Problem("request_ids", "REG-CERT/bulk", "request_ids（郵送受付番号の配列）を指定してください。",
+                                       "request_ids (a list of mail request ids) is required."))
+        result = await asyncio.to_thread(answered, lambda: reg.mail.issue_batch(principal, ids))
+        if isinstance(result, JSONResponse):
+            return result
+        return mailed_view(result)
+
+    @r.post("/api/v1/certificates/mail/{request_id}/return", name="certificate_mail_return",
+            summary="郵送請求の返戻（交付しないで請求者に返す）")
+    async def certificate_mail_return(request_id: str, request: Request, principal: Principal_ = None) -> Any:
+        assert principal is not None
+        data = await json_body(request)
+        note = data.get("note", "")
+        result = answered(lambda: reg.mail.return_request(principal, request_id, note if isinstance(note, str) else ""))
+        if isinstance(result, JSONResponse):
+            return result
+        return {"request_id": request_id, "status": "returned"}
 
     @r.get("/api/v1/certificates/log", name="certificate_log", summary="交付記録（誰が、誰に、誰の、どの証明書を）")
     def certificate_log(principal: Principal_ = None, since: dt.date | None = None, until: dt.date | None = None,

@@ -58,6 +58,10 @@ ACTIONS: dict[str, str] = {
     "card.revoke": "カードの廃止",
     "kiosk.register": "キオスク端末の登録",
     "kiosk.revoke": "キオスク端末の廃止",
+    "certificate.redisplay": "交付済みの証明書の再表示",
+    "certificate.mail.record": "郵送請求の受付",
+    "certificate.mail.read": "郵送請求の一覧の閲覧",
+    "certificate.mail.return": "郵送請求の返戻",
     "kiosk.start": "コンビニ交付の開始",
     "kiosk.end": "コンビニ交付の終了",
     "kiosk.denied": "コンビニ交付の拒否",
@@ -100,6 +104,7 @@ access layer may add some); these are the ones the reports translate."""
 
 READ_ACTIONS: frozenset[str] = frozenset({"person.read", "household.read", "history.read", "search", "export",
                                           "certificate.issue", "certificate.preview", "certificate.log.read",
+                                          "certificate.redisplay", "certificate.mail.record", "certificate.mail.read",
                                           "seal.read", "reception.read", "reception.guidance", "inquiry.read"})
 """Actions whose subjects count as *read* persons for the bulk-read alert (a certificate discloses its
 subjects as much as a screen does)."""

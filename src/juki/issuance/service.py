@@ -23,10 +23,19 @@ are rendered first, then each PDF is read back (:mod:`.proof`) and must show its
 address and no other subject of the batch, and each envelope must be the one the request implies (the
 requester at their registered address, or the office at its stated address).  Any mismatch stops the
 batch and nothing is logged as issued.
+
+**Copies and 再表示** (CTR-1, ``0017_mail_requests``): a certificate issued from a counter preview (with
+its one-time ``request_token``) or from a 郵送請求 keeps its signed PDF in ``certificate_copies``,
+encrypted with the register's key ring (AAD: the certificate id).  A second submit of the same preview
+gets that very certificate again (:meth:`IssuanceService.redisplay`: same id, same bytes, checked against
+the log's ``pdf_sha256``), audited as ``certificate.redisplay``; it is never rendered or signed again, so
+no second certificate exists.  Re-rendering was not chosen: the signature carries its signing time and
+the register may have changed since, so a re-rendered PDF would not be the certificate handed out.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import json
@@ -64,7 +73,7 @@ from juki.services.reading import ReadService
 from . import proof
 from .proof import Envelope
 from .seals import SealRegistration, SealService
-from .tables import certificate_issuances, certificate_subjects
+from .tables import certificate_copies, certificate_issuances, certificate_subjects
 
 REQUEST_TOKEN = re.compile(r"[A-Za-z0-9_-]{32,64}")
 """A counter preview's one-time token (:func:`new_request_token`)."""
@@ -112,6 +121,25 @@ class Issued:
     pdf_sha256: str
     issued_at: dt.datetime
     envelope: Envelope | None = None
+    batch_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One rendered certificate before it is logged, with where it goes: what a caller that prints it with
+    something else (the 送付状 of a 郵送請求, :mod:`.mail`) checks before anything is issued."""
+
+    certificate_id: str
+    kind: CertificateKind
+    subjects: tuple[PersonRecord, ...]
+    envelope: Envelope | None
+    pdf: bytes = field(repr=False)
+    issued_on: dt.date
+
+
+Outgoings = Callable[[list[Outgoing]], None]
+"""``outgoing(items)``: runs after rendering (and the batch's proof), before the log transaction; a
+JukiError it raises refuses the issuance (audited as ``certificate.refuse``) and nothing is logged."""
 
 
 @dataclass(frozen=True)
@@ -207,7 +235,8 @@ class IssuanceService:
 
     def issue(self, principal: Principal, request: cr.CertificateRequest, *,
               envelope: Envelope | None = None, request_token: str | None = None,
-              also: Callable[[Connection, Issued], None] | None = None) -> Issued:
+              also: Callable[[Connection, Issued], None] | None = None, keep_copy: bool | None = None,
+              outgoing: Outgoings | None = None) -> Issued:
         """Issue one certificate at the counter (or by mail, with its ``envelope``).
 
         ``request_token`` (the counter's one-time token of the preview, :func:`new_request_token`) is
@@ -217,24 +246,32 @@ class IssuanceService:
         nothing.
 
         ``also(conn, issued)`` runs in the transaction that logs the certificate (the 総合受付's step it
-        completes, CTR-2): if it raises, nothing is logged."""
+        completes, CTR-2): if it raises, nothing is logged.  ``outgoing`` sees the rendered certificate
+        before that transaction (:data:`Outgoings`).
+
+        ``keep_copy`` (by default: when a ``request_token`` is given) stores the signed PDF, encrypted, so
+        that :meth:`redisplay` can hand the same certificate out again."""
         def work() -> list[tuple[_Prepared, Rendered]]:
             policy.require(principal, "certificate.issue")
             if request_token is not None:
                 self._claimable(request_token)
-            return self._render(principal, [self._prepare(principal, request, envelope)])
+            done = self._render(principal, [self._prepare(principal, request, envelope)])
+            if outgoing is not None:
+                outgoing(self._outgoing(done))
+            return done
 
-        return self._issue_once(principal, request, work, request_token, also=also)
+        keep = request_token is not None if keep_copy is None else keep_copy
+        return self._issue_once(principal, request, work, request_token, also=also, keep_copy=keep)
 
     def _issue_once(self, principal: Principal, request: cr.CertificateRequest,
                     work: Callable[[], list[tuple[_Prepared, Rendered]]], request_token: str | None, *,
                     also: Callable[[Connection, Issued], None] | None = None,
-                    extra: dict[str, Any] | None = None) -> Issued:
+                    extra: dict[str, Any] | None = None, keep_copy: bool = False) -> Issued:
         """Run ``work`` (refusals audited, with ``extra``) and log the one certificate it rendered, claiming
         ``request_token``; a token another request claimed first is refused as :meth:`_claimable` does."""
         done = self._guarded(principal, [request], work, extra=extra)
         try:
-            return self._commit(principal, done, None, request_token=request_token, also=also)[0]
+            return self._commit(principal, done, None, request_token=request_token, also=also, keep_copies=keep_copy)[0]
         except sa.exc.IntegrityError:
             if request_token is None or self._issued_with(request_token) is None:
                 raise
@@ -246,6 +283,55 @@ class IssuanceService:
         t = certificate_issuances
         with read_only(self.engine.connect()) as conn:
             return conn.execute(sa.select(t.c.certificate_id, t.c.issued_at).where(t.c.request_token == token)).first()
+
+    def redisplay(self, principal: Principal, request_token: str) -> Issued | None:
+        """The certificate already issued with ``request_token`` (a second submit of one preview or one
+        mail form), handed out again: the same id and the same stored PDF, not a second issuance (CTR-1).
+        None when nothing was issued with the token.  Only the user who issued it gets it (the token
+        lives in their session's page); audited as ``certificate.redisplay`` with the subjects."""
+        policy.require(principal, "certificate.issue")
+        if not REQUEST_TOKEN.fullmatch(request_token):
+            return None
+        t = certificate_issuances
+        with read_only(self.engine.connect()) as conn:
+            row = conn.execute(sa.select(t).where(t.c.request_token == request_token)).first()
+        if row is None:
+            return None
+        if row.issued_by != principal.user_id:
+            raise Forbidden(Problem("request_token", "REG-CERT/redisplay",
+                                    "この証明書は別の職員が交付しました。交付した職員の画面でだけ再表示できます。",
+                                    "Another user issued this certificate; only they can show it again."))
+        return self.copy_of(principal, row.certificate_id, _row=row)
+
+    def copy_of(self, principal: Principal, certificate_id: str, *, _row: Any = None) -> Issued:
+        """The stored copy of one certificate (see :meth:`redisplay`; the mail service uses it for the
+        print file of an issued 郵送請求), audited as ``certificate.redisplay``.  A certificate issued
+        without a copy (API, kiosk, before ``0017_mail_requests``) is refused: it is never re-rendered."""
+        policy.require(principal, "certificate.issue")
+        t, c = certificate_issuances, certificate_copies
+        with read_only(self.engine.connect()) as conn:
+            row = _row if _row is not None else conn.execute(sa.select(t).where(t.c.certificate_id == certificate_id)).first()
+            copy = conn.execute(sa.select(c).where(c.c.certificate_id == certificate_id)).first()
+        if row is None or copy is None:
+            raise NotFound(Problem("certificate_id", "REG-CERT/redisplay",
+                                   f"証明書 {certificate_id} の控え（PDF）は保存されていません。再表示はできません。",
+                                   f"No copy of certificate {certificate_id} is stored; it cannot be shown again."))
+        pdf = base64.b64decode(self.store.keyring.decrypt(copy.pdf_ciphertext, copy.key_id, certificate_id))
+        if hashlib.sha256(pdf).hexdigest() != row.pdf_sha256:  # the copy is the certificate logged, or nothing
+            raise Conflict(Problem("certificate_id", "REG-CERT/redisplay",
+                                   f"証明書 {certificate_id} の控えが交付記録と一致しません。再表示しません。",
+                                   f"The stored copy of {certificate_id} does not match the issuance log."))
+        subject_ids = tuple(json.loads(row.subject_ids))
+        if self.audit is not None:
+            self.audit.record_now(self.engine, user_id=principal.user_id, terminal=principal.terminal_id,
+                                  session_id=principal.session_id, action="certificate.redisplay",
+                                  subject_ids=list(subject_ids),
+                                  detail={"certificate_id": certificate_id, "kind": row.kind, "issued_by": row.issued_by,
+                                          "issued_at": row.issued_at.isoformat()})
+        envelope = (Envelope(row.envelope_addressee, row.envelope_address)
+                    if row.envelope_addressee is not None else None)
+        return Issued(certificate_id, CertificateKind(row.kind), subject_ids, pdf, row.content_sha256, row.pdf_sha256,
+                      row.issued_at, envelope, row.batch_id)
 
     def _claimable(self, token: str) -> None:
         """Refuse a malformed token, or one a certificate was already issued with."""
@@ -282,10 +368,15 @@ class IssuanceService:
                                           "items": list(prepared.checked.items.names()), **prepared.detail})
         return prepared.document
 
-    def issue_bulk(self, principal: Principal, items: Sequence[tuple[cr.CertificateRequest, Envelope]]) -> tuple[str, list[Issued]]:
+    def issue_bulk(self, principal: Principal, items: Sequence[tuple[cr.CertificateRequest, Envelope]], *,
+                   also: Callable[[Connection, Issued], None] | None = None, keep_copies: bool = False,
+                   outgoing: Outgoings | None = None, batch_id: str | None = None) -> tuple[str, list[Issued]]:
         """Issue a batch of mailed certificates, one subject per envelope, proven before anything is logged
-        (see the module docstring).  Returns the batch id and the certificates in the order given."""
-        batch_id = "B" + secrets.token_hex(8).upper()
+        (see the module docstring).  Returns the batch id and the certificates in the order given.
+
+        ``outgoing``, ``also`` and ``keep_copies`` as for :meth:`issue` (the 郵送請求 queue records each
+        request's outcome in the log's transaction, and prints and proves the 送付状 before it)."""
+        batch_id = batch_id or "B" + secrets.token_hex(8).upper()
         requests = [r for r, _ in items]
 
         def prepare() -> list[tuple[_Prepared, Rendered]]:
@@ -301,7 +392,15 @@ class IssuanceService:
                     for i, (r, _) in enumerate(items) if r.channel is not cr.Channel.MAIL]
             if bad:
                 raise InvalidInput(bad)
-            prepared = [self._prepare(principal, r, e, field_prefix=f"items[{i}].") for i, (r, e) in enumerate(items)]
+            prepared: list[_Prepared] = []
+            failed: list[JukiError] = []
+            for i, (r, e) in enumerate(items):  # every item checked: the clerk sees each one refused at once
+                try:
+                    prepared.append(self._prepare(principal, r, e, field_prefix=f"items[{i}]."))
+                except JukiError as error:
+                    failed.append(error)
+            if failed:
+                raise type(failed[0])(p for error in failed for p in error.problems)
             done = self._render(principal, prepared)
             everyone = [p.subjects[0] for p, _ in done]
             mismatches: list[Problem] = []
@@ -311,10 +410,27 @@ class IssuanceService:
                     rendered.pdf, p.subjects[0], everyone, p.envelope, p.intended)]
             if mismatches:
                 raise RuleViolation(mismatches)
+            if outgoing is not None:
+                outgoing(self._outgoing(done))
             return done
 
         done = self._guarded(principal, requests, prepare, batch_id=batch_id)
-        return batch_id, self._commit(principal, done, batch_id)
+        return batch_id, self._commit(principal, done, batch_id, also=also, keep_copies=keep_copies)
+
+    @staticmethod
+    def _outgoing(done: Sequence[tuple[_Prepared, Rendered]]) -> list[Outgoing]:
+        return [Outgoing(r.certificate_id, p.request.kind, p.subjects, p.envelope, r.pdf, p.document.issued_on)
+                for p, r in done]
+
+    def check_mail(self, principal: Principal, request: cr.CertificateRequest, envelope: Envelope | None) -> Document:
+        """A 郵送請求 checked exactly as :meth:`issue` would check it -- the path's rules, DV 支援措置 and the
+        返信用封筒 against where it must go -- but neither rendered nor logged: the mail queue records a
+        request only when it could be issued as it stands.  Audited as :meth:`preview` is."""
+        def work() -> _Prepared:
+            policy.require(principal, "certificate.issue")
+            return self._prepare(principal, request, envelope)
+
+        return self._previewed(principal, self._guarded(principal, [request], work))
 
     def issue_at_kiosk(self, kiosk: KioskContext, request: cr.CertificateRequest) -> Issued:
         """A kiosk's request (:mod:`.kiosk` authenticated the card and checked the transaction)."""
@@ -346,7 +462,7 @@ class IssuanceService:
             return self._render(principal, [self._prepare_wide_area(sent, residence)])
 
         return self._issue_once(principal, sent.certificate_request(()), work, request_token,
-                                extra=_wide_area_detail(sent))
+                                extra=_wide_area_detail(sent), keep_copy=request_token is not None)
 
     def preview_wide_area(self, principal: Principal, request: wa.WideAreaRequest, residence: Residence, *,
                           request_token: str) -> Document:
@@ -453,11 +569,15 @@ class IssuanceService:
                     raise InvalidInput(Problem(f"{field_prefix}envelope", "REG-CERT/envelope", "郵送の宛名と住所を指定してください。",
                                                "A mailed certificate needs its envelope (addressee and address)."))
                 assert intended is not None
-                if not (_same(envelope.addressee, intended.addressee) and _same(envelope.address, intended.address)):
+                wrong = [(name, ja) for name, ja, given, meant in (
+                    ("addressee", "宛名", envelope.addressee, intended.addressee),
+                    ("address", "住所", envelope.address, intended.address)) if not _same(given, meant)]
+                if wrong:  # each at its own field (the mail form shows it there)
                     raise RuleViolation(Problem(
-                        f"{field_prefix}envelope", "REG-CERT/envelope",
-                        f"封筒の宛名・住所が請求と一致しません（送付先は {intended.addressee}、{intended.address}）。",
-                        f"The envelope does not match the request (it must go to {intended.addressee}, {intended.address})."))
+                        f"{field_prefix}envelope.{name}", "REG-CERT/envelope",
+                        f"封筒の{ja}が請求と一致しません（送付先は {intended.addressee}、{intended.address}）。",
+                        f"The envelope's {name} does not match the request (it must go to {intended.addressee}, "
+                        f"{intended.address}).") for name, ja in wrong)
             elif envelope is not None:
                 raise InvalidInput(Problem(f"{field_prefix}envelope", "REG-CERT/envelope", "封筒は郵送（channel=mail）のときだけ指定します。",
                                            "An envelope is given for a mailed certificate (channel=mail) only."))
@@ -538,15 +658,17 @@ class IssuanceService:
 
     def _commit(self, principal: Principal, done: Sequence[tuple[_Prepared, Rendered]], batch_id: str | None,
                 *, kiosk: KioskContext | None = None, request_token: str | None = None,
-                also: Callable[[Connection, Issued], None] | None = None) -> list[Issued]:
+                also: Callable[[Connection, Issued], None] | None = None, keep_copies: bool = False) -> list[Issued]:
         """The log rows and the audit entries of rendered certificates, in one transaction (the row of a
-        single certificate claims ``request_token``)."""
+        single certificate claims ``request_token``; ``keep_copies`` stores each signed PDF, encrypted)."""
         assert request_token is None or len(done) == 1
         now = self.clock()
         out: list[Issued] = []
         with self.engine.begin() as conn:
             for p, rendered in done:
                 out.append(self._log(conn, principal, p, rendered, now, batch_id, kiosk, request_token))
+            if keep_copies:
+                conn.execute(certificate_copies.insert(), [self._copy_row(issued, now) for issued in out])
             if also is not None:
                 for issued in out:
                     also(conn, issued)
@@ -556,6 +678,10 @@ class IssuanceService:
                     action="certificate.issue", subject_ids=list(issued.subject_ids), at=now,
                     detail=self._audit_detail(p, issued, batch_id, kiosk)) for (p, _), issued in zip(done, out, strict=True)])
         return out
+
+    def _copy_row(self, issued: Issued, now: dt.datetime) -> dict[str, Any]:
+        ciphertext, key_id = self.store.keyring.encrypt(base64.b64encode(issued.pdf).decode("ascii"), issued.certificate_id)
+        return {"certificate_id": issued.certificate_id, "pdf_ciphertext": ciphertext, "key_id": key_id, "stored_at": now}
 
     @staticmethod
     def _audit_detail(p: _Prepared, issued: Issued, batch_id: str | None, kiosk: KioskContext | None) -> dict[str, Any]:
@@ -599,7 +725,7 @@ class IssuanceService:
         conn.execute(certificate_subjects.insert(), [
             {"certificate_id": rendered.certificate_id, "person_id": pid, "issued_at": now} for pid in subject_ids])
         return Issued(rendered.certificate_id, r.kind, subject_ids, rendered.pdf, rendered.content_sha256, pdf_sha, now,
-                      p.envelope)
+                      p.envelope, batch_id)
 
     # --- the log, read back ------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@ one schema for both engines.
 
 They live in their own :data:`metadata` (same naming convention as the register's) because the issuance
 package owns its migration branch (``0004_certificates``, branch label ``certificates``, then
-``0009_cert_token``).  The migrations are a frozen copy of this module; ``tests/contract/test_issuance_schema.py`` checks that they agree.
+``0009_cert_token``, ``0017_mail_requests``).  The migrations are a frozen copy of this module; ``tests/contract/test_issuance_schema.py`` checks that they agree.
 
 =========================  ==========================================================================
 table                      what
@@ -24,6 +24,16 @@ table                      what
                            number, how identity was checked)
 ``seal_confirmations``     insert-only: the 照会書 回答 that makes a registration by inquiry effective
 ``seal_abolitions``        insert-only: 廃止 (by request, 亡失, 転出, 死亡, 職権)
+``certificate_copies``     insert-only: the signed PDF of a certificate issued from a counter preview or
+                           a 郵送請求, encrypted with the register's key ring (AAD: the certificate id),
+                           so that a double submit gets the same certificate again (再表示), never a
+                           second one (``0017_mail_requests``)
+``mail_requests``          insert-only: 郵送請求 received (受付日, who entered it, the request as JSON with
+                           channel ``mail``, the 返信用封筒's 宛名・住所, the 手数料 and how it was paid);
+                           queued for the day's 一括交付 until it has an outcome (``0017_mail_requests``)
+``mail_request_outcomes``  insert-only, one row per request (its primary key): issued (the certificate
+                           and the batch) or returned to the requester (返戻); a second outcome -- two
+                           batches racing for one request -- is refused by the database
 =========================  ==========================================================================
 
 REG-LINK5: no table here has a column for the 個人番号, and nothing joins to where it is kept; persons
@@ -215,12 +225,66 @@ seal_abolitions = sa.Table(
     ),
 )
 
+certificate_copies = sa.Table(
+    "certificate_copies",
+    metadata,
+    sa.Column("certificate_id", CERT_ID, sa.ForeignKey("certificate_issuances.certificate_id"), primary_key=True),
+    sa.Column("pdf_ciphertext", sa.LargeBinary(), nullable=False),  # AES-256-GCM of the PDF (base64 text)
+    sa.Column("key_id", sa.String(32), nullable=False),
+    sa.Column("stored_at", UTCDateTime(), nullable=False),
+)
+
+MAIL_FEE_METHODS = ("postal_order", "cash_registered", "exempt")
+"""手数料 of a 郵送請求: 定額小為替, 現金書留, or none (公用請求)."""
+MAIL_OUTCOMES = ("issued", "returned")
+
+mail_requests = sa.Table(
+    "mail_requests",
+    metadata,
+    sa.Column("request_id", sa.String(24), primary_key=True),  # 郵送受付番号, "M" + 16 hex
+    sa.Column("received_on", sa.Date(), nullable=False),  # JST: the day whose batch it joins
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.Column("entered_by", USER, nullable=False),
+    sa.Column("terminal", sa.String(64), nullable=False),
+    sa.Column("subject_ids", sa.Text(), nullable=False),  # JSON list of 宛名番号 (one for the batch)
+    sa.Column("requester_person_id", ID, nullable=True),
+    sa.Column("request", sa.Text(), nullable=False),  # JSON: the CertificateRequest, channel mail
+    sa.Column("envelope_addressee", sa.Text(), nullable=False),  # 返信用封筒の宛名
+    sa.Column("envelope_address", sa.Text(), nullable=False),  # 返信用封筒の住所
+    sa.Column("fee_method", sa.String(16), nullable=False),
+    sa.Column("fee_yen", sa.Integer(), nullable=False),
+    sa.Column("form_token", sa.String(64), nullable=True),  # the form's one-time token (unique: recorded once)
+    sa.CheckConstraint("fee_method IN ('postal_order', 'cash_registered', 'exempt')", name="fee_method"),
+    sa.CheckConstraint("fee_yen >= 0", name="fee_yen"),
+    sa.Index(None, "received_on"),
+    sa.Index(None, "form_token", unique=True),
+)
+
+mail_request_outcomes = sa.Table(
+    "mail_request_outcomes",
+    metadata,
+    sa.Column("request_id", sa.String(24), sa.ForeignKey("mail_requests.request_id"), primary_key=True),
+    sa.Column("outcome", sa.String(16), nullable=False),  # issued | returned
+    sa.Column("certificate_id", CERT_ID, sa.ForeignKey("certificate_issuances.certificate_id"), nullable=True),
+    sa.Column("batch_id", sa.String(40), nullable=True),
+    sa.Column("decided_by", USER, nullable=False),
+    sa.Column("terminal", sa.String(64), nullable=False),
+    sa.Column("decided_at", UTCDateTime(), nullable=False),
+    sa.Column("note", sa.Text(), nullable=False, server_default=""),  # why it was returned
+    sa.CheckConstraint("outcome IN ('issued', 'returned')", name="outcome"),
+    sa.CheckConstraint("outcome <> 'issued' OR certificate_id IS NOT NULL", name="issued_certificate"),
+    sa.Index(None, "batch_id"),
+)
+
 APPEND_ONLY_TABLES: tuple[str, ...] = (
     "certificate_issuances",
     "certificate_subjects",
     "seal_registrations",
     "seal_confirmations",
     "seal_abolitions",
+    "certificate_copies",
+    "mail_requests",
+    "mail_request_outcomes",
 )
 """Insert-only: the database refuses UPDATE, DELETE and TRUNCATE."""
 

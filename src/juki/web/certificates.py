@@ -13,8 +13,10 @@ refusal of the service is shown at its field.  A preview is bound to what was pr
 button carries an HMAC (under the session) of the request and of the preview's one-time token, and a
 request changed since is refused.  The token makes issuance idempotent per preview (CTR-1): the service
 claims it in the transaction that logs the certificate, so a double click on 交付する (or the form sent
-again) issues one certificate; the second submit gets a 409 page naming the certificate already issued
-and writes no log entry.  ``static/juki.js`` also disables the button after the first click.
+again) issues one certificate; the second submit gets a page naming the certificate already issued and
+offering the same PDF again (its stored copy, :meth:`~juki.issuance.service.IssuanceService.redisplay`,
+audited as ``certificate.redisplay``), and writes no log entry.  郵送請求 and 一括交付 have their own pages
+(:mod:`juki.web.mail`).  ``static/juki.js`` also disables the button after the first click.
 
 **広域交付** (住基法12条の4) has its own page (``/ui/certificates/wide-area``): the resident lives in another
 municipality, so nothing is loaded from this register.  The clerk enters the 住所地's code, the requester as
@@ -47,9 +49,9 @@ from juki.api.security import Rule
 from juki.config import Register
 from juki.domain import certificate_requests as cr
 from juki.domain.certificates import ITEM_JA, CertificateKind, Document, Layout
-from juki.domain.errors import JukiError, Problem
+from juki.domain.errors import Conflict, JukiError, Problem
 from juki.domain.wide_area import NEVER_SENT, WideAreaAnswer, WideAreaRequest
-from juki.issuance.service import new_request_token
+from juki.issuance.service import Issued, new_request_token
 
 from . import forms
 from .forms import Field, Section
@@ -267,6 +269,15 @@ def page_images(document: Document) -> list[str]:
     return images
 
 
+def redisplayed(request: Request, issued: Issued) -> Response:
+    """A preview issued already (交付する sent again): the same certificate, from its stored copy, shown with
+    its number and offered again as the same PDF -- no second certificate (CTR-1)."""
+    from .mail import issued_page
+
+    return issued_page(request, title="交付済みの証明書（再表示）", certificates=[issued], print_pdf=issued.pdf,
+                       filename=f"{issued.certificate_id}.pdf", again=True)
+
+
 def add_routes(r: APIRouter, reg: Register) -> None:
     """The routes of :data:`RULES`, on the web router ``r``."""
 
@@ -345,9 +356,17 @@ def add_routes(r: APIRouter, reg: Register) -> None:
                 "body", "REG-CERT/preview", "交付する前に「確認する」で内容を確認してください（確認の後に内容が変わりました）。",
                 "Preview the certificate before issuing it (the request changed since the preview)."),))
         try:
+            again = reg.issuance.redisplay(principal, token)  # this preview was issued already: the same one
+            if again is not None:
+                return redisplayed(request, again)
             req = cr.request_from_json(data)
             issued = reg.issuance.issue(principal, req, request_token=token, also=link(principal, values, req.kind))
-        except JukiError as e:  # REG-CERT/issue-once: this preview was issued already (409, nothing logged)
+        except Conflict as e:  # REG-CERT/issue-once: a racing submit of this preview was logged first
+            again = reg.issuance.redisplay(principal, token)
+            if again is not None:
+                return redisplayed(request, again)
+            return page(request, household, values, problems=e.problems, status=_status(e))
+        except JukiError as e:
             return page(request, household, values, problems=e.problems, status=_status(e))
         return pdf_response(issued.pdf, issued.certificate_id)
 
@@ -402,6 +421,9 @@ def add_routes(r: APIRouter, reg: Register) -> None:
                 "body", "REG-CERT/preview", "交付する前に「確認する」で内容を確認してください（確認の後に内容が変わりました）。",
                 "Preview the certificate before issuing it (the request changed since the preview)."),))
         try:
+            again = reg.issuance.redisplay(principal, token)  # issued already from this preview: the same one
+            if again is not None:
+                return redisplayed(request, again)
             issued = await asyncio.to_thread(reg.issuance.issue_wide_area, principal, wide_request(data), residence,
                                              request_token=token)
         except JukiError as e:

@@ -34,7 +34,7 @@ from juki.domain.events import ChangeKind
 from juki.domain.onestop import ApplicationKind
 from juki.services import counter, request_search
 
-from . import authenticators, certificates, forms, reception
+from . import authenticators, certificates, forms, mail, reception
 from .login import logged_in, login_form, login_refused
 from .login import safe_next as _safe_next
 from .pages import HERE, render
@@ -91,6 +91,7 @@ RULES: dict[str, Rule] = {
     "web_rights_revoke": ("staff.manage", "rights.approve"),
     **authenticators.RULES,
     **certificates.RULES,
+    **mail.RULES,
     **reception.RULES,
 }
 
@@ -164,6 +165,7 @@ def router(reg: Register) -> APIRouter:
 
     authenticators.add_routes(r, reg)
     certificates.add_routes(r, reg)
+    mail.add_routes(r, reg)
     reception.add_routes(r, reg)
 
     @r.post("/logout", name="web_logout")
