@@ -1,4 +1,4 @@
-"""Contract: migrations 0004_certificates + 0009_cert_token + 0017_mail_requests build exactly juki.issuance.tables on both engines; the database
+"""Contract: migrations 0004_certificates + 0009_cert_token + 0017_mail_requests + 0018_cert_copy_purge build exactly juki.issuance.tables on both engines; the database
 refuses UPDATE/DELETE on the issuance log and the seal tables and DELETE on cards, kiosks, challenges and
 kiosk transactions; no table of the branch has anything to do with the 個人番号 (REG-LINK5)."""
 
@@ -20,7 +20,7 @@ NOW = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
 
 def test_migration_creates_exactly_the_issuance_tables(database_url: str) -> None:
     upgrade(database_url)
-    assert "0017_mail_requests" in (current_revision(database_url) or "").split(",")  # 0004, 0009, then 0017
+    assert "0018_cert_copy_purge" in (current_revision(database_url) or "").split(",")  # 0004, 0009, 0017, 0018
     engine = make_engine(database_url)
     try:
         assert set(tables.TABLES) <= set(sa.inspect(engine).get_table_names())
@@ -90,6 +90,7 @@ def _seed(conn: sa.Connection) -> None:
                                                         terminal="T", abolished_at=NOW, effective_on=NOW.date()))
     conn.execute(tables.certificate_copies.insert().values(certificate_id="C1", pdf_ciphertext=b"x", key_id="k1",
                                                            stored_at=NOW))
+    conn.execute(tables.certificate_copy_purges.insert().values(at=NOW, cutoff=NOW, actor="system:juki", copies=0))
     conn.execute(tables.mail_requests.insert().values(
         request_id="M1", received_on=NOW.date(), received_at=NOW, entered_by="u", terminal="T",
         subject_ids='["0000000001"]', request="{}", envelope_addressee="n", envelope_address="a",
@@ -145,5 +146,39 @@ def test_database_guards(database_url: str) -> None:
             conn.execute(sa.update(tables.resident_cards).values(failed_pins=3, status="locked"))
             conn.execute(sa.update(tables.kiosk_challenges).values(used_at=NOW))
             conn.execute(sa.update(tables.kiosk_transactions).values(ended_at=NOW, end_reason="end"))
+    finally:
+        engine.dispose()
+
+
+def test_a_copy_is_deleted_only_by_a_logged_purge_whose_cutoff_it_precedes(database_url: str) -> None:
+    """SEC-8: ``certificate_copies`` lets a DELETE through only while a purge's marker exists, and only for a
+    copy stored before that purge's cutoff; UPDATE is refused even then."""
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    copies, purges, active = tables.certificate_copies, tables.certificate_copy_purges, tables.certificate_copy_purge_active
+    try:
+        with engine.begin() as conn:
+            _seed(conn)  # copy C1 stored at NOW
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as conn:  # no purge at all
+            conn.execute(sa.delete(copies))
+        for cutoff in (NOW, NOW - dt.timedelta(days=1)):  # a purge whose cutoff the copy does not precede
+            with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as conn:
+                pid = conn.execute(purges.insert().values(at=NOW, cutoff=cutoff, actor="a", copies=1)
+                                   .returning(purges.c.purge_id)).scalar_one()
+                conn.execute(active.insert().values(purge_id=pid))
+                conn.execute(sa.delete(copies))
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as conn:  # logged, no marker
+            conn.execute(purges.insert().values(at=NOW, cutoff=NOW + dt.timedelta(seconds=1), actor="a", copies=1))
+            conn.execute(sa.delete(copies))
+        with engine.begin() as conn:
+            pid = conn.execute(purges.insert().values(at=NOW, cutoff=NOW + dt.timedelta(seconds=1), actor="a", copies=1)
+                               .returning(purges.c.purge_id)).scalar_one()
+            conn.execute(active.insert().values(purge_id=pid))
+            with pytest.raises(sa.exc.DBAPIError, match="append-only"), conn.begin_nested():
+                conn.execute(sa.update(copies).values(key_id="k2"))
+            assert conn.execute(sa.delete(copies)).rowcount == 1
+            conn.execute(sa.delete(active))
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(copies)).scalar_one() == 0
     finally:
         engine.dispose()

@@ -7,6 +7,7 @@ outcome (racing batches issue it once); a second submit hands out the same store
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -18,6 +19,7 @@ from juki.domain.errors import Conflict, Forbidden, InvalidInput, JukiError, Not
 from juki.issuance.mail import Fee
 from juki.issuance.proof import Envelope, normalise, page_texts, pdf_text
 from juki.issuance.service import new_request_token
+from juki.issuance.tables import COPY_KEEP_DAYS
 
 from ..issuance_support import CHIEF, CLERK, CLERK2, NUMBER, build_world
 
@@ -254,3 +256,61 @@ def test_a_counter_double_submit_gets_the_same_stored_certificate(world):
         world.reg.issuance.copy_of(CLERK, plain.certificate_id)
     assert e.value.problems[0].rule == "REG-CERT/redisplay"
     assert len(rows(world, "certificate_issuances")) == 2 and len(rows(world, "certificate_copies")) == 1
+
+
+def test_copies_are_deleted_a_week_after_they_were_stored_by_a_logged_purge(world):
+    """SEC-8: a stored copy is kept COPY_KEEP_DAYS; the next issuance that keeps a copy purges the older ones
+    (at most once a day), logged and audited; the issuance log stays and a 再表示 of a purged copy is refused."""
+    taro = world.ids["札幌　太郎"]
+    req = request_from_json({"kind": "resident_copy", "path": "self", "identity": [{"kind": "drivers_license"}],
+                             "subject_ids": [taro], "requester": {"name": "札幌　太郎", "person_id": taro}})
+
+    def issue() -> str:
+        return world.reg.issuance.issue(CLERK, req, request_token=new_request_token()).certificate_id
+
+    def stored() -> set[str]:
+        return {r["certificate_id"] for r in rows(world, "certificate_copies")}
+
+    first_token = new_request_token()
+    first = world.reg.issuance.issue(CLERK, req, request_token=first_token).certificate_id  # day 0, 00:00
+    assert rows(world, "certificate_copy_purges") == []  # nothing had expired: nothing logged
+    world.clock.advance(hours=1)
+    early = issue()  # day 0, 01:00
+    world.clock.advance(days=COPY_KEEP_DAYS, hours=-1, seconds=-1)
+    issue()  # a second short of a week after the first: nothing purged yet
+    assert {first, early} <= stored() and rows(world, "certificate_copy_purges") == []
+    world.clock.advance(seconds=2)
+    third = issue()  # a week and a second: the first goes, the early one (a week less an hour) stays
+    assert first not in stored() and {early, third} <= stored()
+    [purge] = rows(world, "certificate_copy_purges")
+    assert purge["copies"] == 1 and purge["actor"] == "system:juki"
+    [entry] = world.audit("certificate.copy.purge")
+    assert entry["detail"]["copies"] == 1
+    assert len(rows(world, "certificate_issuances")) == 4  # the record of what was issued stays
+    with pytest.raises(NotFound):
+        world.reg.issuance.redisplay(CLERK, first_token)
+    world.clock.advance(hours=23)  # the early copy has now expired, but the last purge is under a day old
+    issue()
+    assert early in stored() and len(rows(world, "certificate_copy_purges")) == 1
+    assert world.reg.issuance.purge_copies(actor="operator") == 1  # by hand (juki cert purge-copies)
+    assert early not in stored() and len(stored()) == 3
+    assert [r["actor"] for r in rows(world, "certificate_copy_purges")] == ["system:juki", "operator"]
+    assert world.reg.issuance.purge_copies(actor="operator") == 0
+
+
+def test_the_cli_purges_expired_copies(world, database_url, tmp_path, monkeypatch, capsys):
+    """``juki cert purge-copies`` (an operator's cron, or by hand) runs the same logged purge."""
+    from juki.cli.main import main
+
+    taro = world.ids["札幌　太郎"]
+    req = request_from_json({"kind": "resident_copy", "path": "self", "identity": [{"kind": "drivers_license"}],
+                             "subject_ids": [taro], "requester": {"name": "札幌　太郎", "person_id": taro}})
+    world.reg.issuance.issue(CLERK, req, request_token=new_request_token())  # stored at the test clock (2026-04)
+    monkeypatch.setenv("JUKI_DATABASE_URL", database_url)
+    monkeypatch.setenv("JUKI_KEY_FILE", str(tmp_path / "keys.json"))
+    days = (dt.datetime.now(dt.UTC) - world.clock.now).days + 1  # more days than have passed: nothing expired
+    assert main(["cert", "purge-copies", "--days", str(days)]) == 0
+    assert "0 件" in capsys.readouterr().out and len(rows(world, "certificate_copies")) == 1
+    assert main(["cert", "purge-copies", "--actor", "ops-cron"]) == 0  # a week: the copy has expired
+    assert "1 件" in capsys.readouterr().out and rows(world, "certificate_copies") == []
+    assert [r["actor"] for r in rows(world, "certificate_copy_purges")] == ["ops-cron"]

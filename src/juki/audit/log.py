@@ -62,6 +62,7 @@ ACTIONS: dict[str, str] = {
     "certificate.mail.record": "郵送請求の受付",
     "certificate.mail.read": "郵送請求の一覧の閲覧",
     "certificate.mail.return": "郵送請求の返戻",
+    "certificate.copy.purge": "証明書の控えの削除（保存期間経過）",
     "kiosk.start": "コンビニ交付の開始",
     "kiosk.end": "コンビニ交付の終了",
     "kiosk.denied": "コンビニ交付の拒否",

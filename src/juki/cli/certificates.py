@@ -3,6 +3,8 @@
     juki verify FILE.pdf [--public-key PEM] [--json]   exit 0 valid / 1 invalid (the reasons printed)
     juki cert public-key [--out FILE] [--node DIR]     the certificate-signing public key (PEM), of a node's
                                                        own key with --node
+    juki cert purge-copies [--days N]                  delete the stored copies of certificates older than
+                                                       N days (default 7; issuing does it once a day anyway)
 
 ``juki verify`` needs no database: only the public key (by default the public half of this
 municipality's key file, ``JUKI_CERT_KEY_FILE``; a relying office passes the published PEM).
@@ -88,6 +90,15 @@ def cmd_public_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_purge_copies(args: argparse.Namespace) -> int:
+    from juki.cli.common import register
+
+    n = register().issuance.purge_copies(actor=args.actor, days=args.days)
+    print(f"証明書の控えを {n} 件削除しました（{args.days} 日より前に保存したもの）/ "
+          f"{n} stored certificate copies older than {args.days} days deleted")
+    return 0
+
+
 def register_certificate_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     v = sub.add_parser("verify", help="証明書PDFの真正性を確認 / verify a certificate PDF offline")
     v.add_argument("file", help="証明書のPDF / the certificate PDF")
@@ -98,3 +109,9 @@ def register_certificate_commands(sub: argparse._SubParsersAction) -> None:  # t
     k.add_argument("--out", help="書き出すファイル / write to this file")
     k.add_argument("--node", help="市町村ノードのディレクトリ（その署名鍵）/ a municipality node directory (its signing key)")
     k.set_defaults(func=cmd_public_key)
+    from juki.issuance.tables import COPY_KEEP_DAYS
+
+    p = cert_commands(sub).add_parser("purge-copies", help="保存期間を過ぎた証明書の控えを削除 / delete expired certificate copies")
+    p.add_argument("--days", type=int, default=COPY_KEEP_DAYS, help=f"保存日数 / keep this many days (default {COPY_KEEP_DAYS})")
+    p.add_argument("--actor", default="operator", help="実行者 / who runs it (audit log)")
+    p.set_defaults(func=cmd_purge_copies)

@@ -31,6 +31,9 @@ gets that very certificate again (:meth:`IssuanceService.redisplay`: same id, sa
 the log's ``pdf_sha256``), audited as ``certificate.redisplay``; it is never rendered or signed again, so
 no second certificate exists.  Re-rendering was not chosen: the signature carries its signing time and
 the register may have changed since, so a re-rendered PDF would not be the certificate handed out.
+A copy is kept :data:`~.tables.COPY_KEEP_DAYS` days: :meth:`IssuanceService.purge_copies` deletes older
+ones in one logged transaction (``certificate_copy_purges``; the database lets no other DELETE through),
+by itself at most once a day after an issuance that stored a copy, or by ``juki cert purge-copies``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import logging
 import re
 import secrets
 from collections.abc import Callable, Sequence
@@ -73,7 +77,17 @@ from juki.services.reading import ReadService
 from . import proof
 from .proof import Envelope
 from .seals import SealRegistration, SealService
-from .tables import certificate_copies, certificate_issuances, certificate_subjects
+from .tables import (
+    COPY_KEEP_DAYS,
+    certificate_copies,
+    certificate_copy_purge_active,
+    certificate_copy_purges,
+    certificate_issuances,
+    certificate_subjects,
+)
+
+log = logging.getLogger(__name__)
+COPY_PURGE_ACTOR = "system:juki"
 
 REQUEST_TOKEN = re.compile(r"[A-Za-z0-9_-]{32,64}")
 """A counter preview's one-time token (:func:`new_request_token`)."""
@@ -677,7 +691,49 @@ class IssuanceService:
                     user_id=principal.user_id, terminal=principal.terminal_id, session_id=principal.session_id,
                     action="certificate.issue", subject_ids=list(issued.subject_ids), at=now,
                     detail=self._audit_detail(p, issued, batch_id, kiosk)) for (p, _), issued in zip(done, out, strict=True)])
+        if keep_copies:
+            self._purge_copies_daily(now)
         return out
+
+    def purge_copies(self, *, actor: str = COPY_PURGE_ACTOR, terminal: str = "", days: int = COPY_KEEP_DAYS) -> int:
+        """Delete the stored copies older than ``days`` (:data:`~.tables.COPY_KEEP_DAYS`) in one transaction:
+        the purge's log row (when, cutoff, who, how many) and its marker come first, so that the database's
+        guard lets exactly these deletions through; an audit entry ``certificate.copy.purge`` says how many.
+        The certificates' log rows stay (they are the record); a later 再表示 of a purged copy is refused.
+        Returns the number of copies deleted (0 logs nothing)."""
+        now = self.clock()
+        cutoff = now - dt.timedelta(days=days)
+        c, purges, active = certificate_copies, certificate_copy_purges, certificate_copy_purge_active
+        with self.engine.begin() as conn:
+            count = conn.execute(sa.select(sa.func.count()).select_from(c).where(c.c.stored_at < cutoff)).scalar_one()
+            if not count:
+                return 0
+            purge_id = conn.execute(purges.insert().values(at=now, cutoff=cutoff, actor=actor, copies=count)
+                                    .returning(purges.c.purge_id)).scalar_one()
+            conn.execute(active.insert().values(purge_id=purge_id))
+            deleted = conn.execute(c.delete().where(c.c.stored_at < cutoff)).rowcount
+            conn.execute(active.delete().where(active.c.purge_id == purge_id))
+            if deleted != count:  # a copy stored before the cutoff appeared meanwhile: do it again next time
+                raise Conflict(Problem("certificate_copies", "SEC-8/copy-purge",
+                                       "控えの削除中に件数が変わりました。もう一度実行してください。",
+                                       f"The copies changed during the purge ({deleted} of {count}); run it again."))
+            if self.audit is not None:
+                self.audit.record(conn, user_id=actor, terminal=terminal, action="certificate.copy.purge", at=now,
+                                  detail={"purge_id": purge_id, "copies": count, "cutoff": cutoff.isoformat(),
+                                          "days": days})
+        return int(count)
+
+    def _purge_copies_daily(self, now: dt.datetime) -> None:
+        """After an issuance that stored a copy: :meth:`purge_copies` unless a purge ran in the last day.  The
+        certificate is already issued; a failure here is logged, never the clerk's problem."""
+        try:
+            with read_only(self.engine.connect()) as conn:
+                last = conn.execute(sa.select(sa.func.max(certificate_copy_purges.c.at))).scalar()
+            if last is not None and now - last.replace(tzinfo=last.tzinfo or dt.UTC) < dt.timedelta(days=1):
+                return
+            self.purge_copies()
+        except Exception:
+            log.exception("could not purge the expired certificate copies")
 
     def _copy_row(self, issued: Issued, now: dt.datetime) -> dict[str, Any]:
         ciphertext, key_id = self.store.keyring.encrypt(base64.b64encode(issued.pdf).decode("ascii"), issued.certificate_id)

@@ -27,7 +27,12 @@ table                      what
 ``certificate_copies``     insert-only: the signed PDF of a certificate issued from a counter preview or
                            a 郵送請求, encrypted with the register's key ring (AAD: the certificate id),
                            so that a double submit gets the same certificate again (再表示), never a
-                           second one (``0017_mail_requests``)
+                           second one (``0017_mail_requests``); deleted after ``COPY_KEEP_DAYS`` by a
+                           logged purge (``0018_cert_copy_purge``), the only DELETE its guard lets through
+``certificate_copy_purges``  insert-only: one row per purge of expired copies (when, the cutoff, who, how
+                           many) (``0018_cert_copy_purge``)
+``certificate_copy_purge_active``  the marker of the purge in progress, written and removed inside the
+                           purge's one transaction
 ``mail_requests``          insert-only: 郵送請求 received (受付日, who entered it, the request as JSON with
                            channel ``mail``, the 返信用封筒's 宛名・住所, the 手数料 and how it was paid);
                            queued for the day's 一括交付 until it has an outcome (``0017_mail_requests``)
@@ -45,6 +50,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from juki.access import tables as access_tables
+from juki.adapters.db.append_only import pg_guard_function
 from juki.adapters.db.schema import ID, Serial, UTCDateTime
 from juki.adapters.db.schema import metadata as register_metadata
 
@@ -232,6 +238,30 @@ certificate_copies = sa.Table(
     sa.Column("pdf_ciphertext", sa.LargeBinary(), nullable=False),  # AES-256-GCM of the PDF (base64 text)
     sa.Column("key_id", sa.String(32), nullable=False),
     sa.Column("stored_at", UTCDateTime(), nullable=False),
+    sa.Index(None, "stored_at"),  # 0018_cert_copy_purge: what has expired
+)
+
+COPY_KEEP_DAYS = 7
+"""How long the stored copy of a certificate is kept.  It is there for a double submit (seconds) and for
+printing a mail batch again after a jammed printer (the same day); it is not the certificate's record --
+``certificate_issuances`` is, with the PDF's hash -- so it goes after a week rather than living as long as
+the log (a copy of personal data kept no longer than its purpose, SEC-8)."""
+
+certificate_copy_purges = sa.Table(
+    "certificate_copy_purges",
+    metadata,
+    sa.Column("purge_id", Serial(), primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("cutoff", UTCDateTime(), nullable=False),  # copies stored before it were deleted
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("copies", sa.Integer(), nullable=False),
+    sqlite_autoincrement=True,
+)
+
+certificate_copy_purge_active = sa.Table(
+    "certificate_copy_purge_active",
+    metadata,
+    sa.Column("purge_id", sa.BigInteger(), primary_key=True, autoincrement=False),
 )
 
 MAIL_FEE_METHODS = ("postal_order", "cash_registered", "exempt")
@@ -285,8 +315,10 @@ APPEND_ONLY_TABLES: tuple[str, ...] = (
     "certificate_copies",
     "mail_requests",
     "mail_request_outcomes",
+    "certificate_copy_purges",
 )
-"""Insert-only: the database refuses UPDATE, DELETE and TRUNCATE."""
+"""Insert-only: the database refuses UPDATE, DELETE and TRUNCATE (``certificate_copies``: DELETE only by a
+purge, see :func:`copy_purge_guard_ddl`)."""
 
 NO_DELETE_TABLES: tuple[str, ...] = ("resident_cards", "kiosks", "kiosk_challenges", "kiosk_transactions")
 """Mutable state (PIN failures, lock, challenge use, transaction end), never deleted: evidence (SEC-3)."""
@@ -306,3 +338,52 @@ def no_delete_ddl(dialect: str, tables: tuple[str, ...] = NO_DELETE_TABLES) -> l
 
 def drop_no_delete_ddl(dialect: str, tables: tuple[str, ...] = NO_DELETE_TABLES) -> list[str]:
     return access_tables.drop_no_delete_ddl(dialect, tables, function=NO_DELETE_FUNCTION)
+
+
+# --- the narrowed DELETE guard of certificate_copies (0018_cert_copy_purge) ---------------------------
+
+_PURGE_COVERS_OLD = (
+    "EXISTS (SELECT 1 FROM certificate_copy_purge_active a "
+    "JOIN certificate_copy_purges p ON p.purge_id = a.purge_id WHERE OLD.stored_at < p.cutoff)"
+)
+COPY_GUARD_FUNCTION = "juki_certificate_copies_guard"
+
+
+def copy_purge_guard_ddl(dialect: str) -> list[str]:
+    """``certificate_copies`` refuses UPDATE and DELETE as before, except the DELETE of a copy stored before
+    the cutoff of a logged purge whose marker exists (inside :meth:`IssuanceService.purge_copies`'s
+    transaction).  TRUNCATE stays refused on PostgreSQL."""
+    if dialect == "sqlite":
+        return [
+            "DROP TRIGGER IF EXISTS certificate_copies_no_delete",
+            "CREATE TRIGGER certificate_copies_no_delete BEFORE DELETE ON certificate_copies "
+            f"WHEN NOT {_PURGE_COVERS_OLD} "
+            "BEGIN SELECT RAISE(ABORT, 'juki: certificate_copies is append-only'); END",
+        ]
+    if dialect == "postgresql":
+        return [
+            pg_guard_function(COPY_GUARD_FUNCTION, _PURGE_COVERS_OLD,
+                              "a stored copy is deleted only by the purge of expired copies"),
+            "DROP TRIGGER IF EXISTS certificate_copies_no_update_delete ON certificate_copies",
+            "CREATE TRIGGER certificate_copies_no_update_delete BEFORE UPDATE OR DELETE ON certificate_copies "
+            f"FOR EACH ROW EXECUTE FUNCTION {COPY_GUARD_FUNCTION}()",
+        ]
+    raise ValueError(f"no guards for dialect {dialect!r}")
+
+
+def drop_copy_purge_guard_ddl(dialect: str) -> list[str]:
+    """Undo :func:`copy_purge_guard_ddl`: every DELETE refused again (downgrade)."""
+    if dialect == "sqlite":
+        return [
+            "DROP TRIGGER IF EXISTS certificate_copies_no_delete",
+            "CREATE TRIGGER certificate_copies_no_delete BEFORE DELETE ON certificate_copies "
+            "BEGIN SELECT RAISE(ABORT, 'juki: certificate_copies is append-only'); END",
+        ]
+    if dialect == "postgresql":
+        return [
+            "DROP TRIGGER IF EXISTS certificate_copies_no_update_delete ON certificate_copies",
+            "CREATE TRIGGER certificate_copies_no_update_delete BEFORE UPDATE OR DELETE ON certificate_copies "
+            "FOR EACH ROW EXECUTE FUNCTION juki_refuse_change()",
+            f"DROP FUNCTION IF EXISTS {COPY_GUARD_FUNCTION}()",
+        ]
+    raise ValueError(f"no guards for dialect {dialect!r}")
