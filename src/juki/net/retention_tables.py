@@ -139,12 +139,17 @@ def _redacted_form(dialect: str) -> str:
     """SQL: ``NEW`` is a redacted row -- no sealed 個人番号, a payload ``{"redacted": {...}}`` with at most
     the two 住民票コード beside it."""
     if dialect == "sqlite":
-        payload = ("json_type(NEW.payload, '$.redacted') = 'object' AND NOT EXISTS "
+        payload = ("json_type(NEW.payload, '$.redacted') IS 'object' AND NOT EXISTS "
                    f"(SELECT 1 FROM json_each(NEW.payload) WHERE key NOT IN ({_KEPT}))")
     else:
-        payload = ("jsonb_typeof(NEW.payload -> 'redacted') = 'object' AND "
+        payload = ("jsonb_typeof(NEW.payload -> 'redacted') IS NOT DISTINCT FROM 'object' AND "
                    "(NEW.payload - 'redacted' - 'juminhyo_code' - 'old_juminhyo_code') = '{}'::jsonb")
     return f"NEW.number_ciphertext IS NULL AND NEW.number_key_id IS NULL AND {payload}"
+
+
+def _never_null(condition: str, dialect: str) -> str:
+    """``condition`` with NULL read as false: a trigger's ``WHEN NOT (NULL)`` would let the change through."""
+    return f"COALESCE({condition}, {'0' if dialect == 'sqlite' else 'FALSE'})"
 
 
 def _same(columns: tuple[str, ...], dialect: str) -> str:
@@ -161,7 +166,7 @@ _INBOX_COLUMNS = ", ".join(_INBOX_KEYS[:6] + _INBOX_CONTENT)  # the columns stat
 def outbound_redaction_allowed(dialect: str) -> str:
     """SQL over OLD/NEW: the one UPDATE of ``net_outbound`` a retention run makes."""
     run = _RUN_ACTIVE.format(where=" WHERE OLD.seq <= r.outbound_through")
-    return f"({run} AND {_same(_OUTBOUND_KEYS, dialect)} AND {_redacted_form(dialect)})"
+    return _never_null(f"({run} AND {_same(_OUTBOUND_KEYS, dialect)} AND {_redacted_form(dialect)})", dialect)
 
 
 def inbox_change_allowed(dialect: str) -> str:
@@ -169,7 +174,7 @@ def inbox_change_allowed(dialect: str) -> str:
     were, or is a retention run's redaction of a decided row."""
     run = _RUN_ACTIVE.format(where="")
     redaction = f"{run} AND OLD.status <> 'pending' AND {_same(_INBOX_KEYS, dialect)} AND {_redacted_form(dialect)}"
-    return f"(({_same(_INBOX_KEYS + _INBOX_CONTENT, dialect)}) OR ({redaction}))"
+    return _never_null(f"(({_same(_INBOX_KEYS + _INBOX_CONTENT, dialect)}) OR ({redaction}))", dialect)
 
 
 INBOX_MESSAGE = "juki: net_inbox keeps the notices it received"
