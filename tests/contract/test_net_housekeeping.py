@@ -77,6 +77,10 @@ def counts(node: Node) -> tuple[int, int, int]:
 def test_every_node_runs_housekeeping() -> None:
     """The municipality's CS too (its file's PRF-4 retention and its outgoing stream's redaction)."""
     assert all(housekeeping in features_for(t) for t in (Tier.MUNICIPALITY, Tier.PREFECTURE, Tier.NATIONAL))
+    assert NodeConfig(dir=Path("x"), role=Tier.MUNICIPALITY, code="011002").transport_keep_days == 30
+    for days in (0, 366):
+        with pytest.raises(ValueError, match="transport_keep_days"):
+            NodeConfig(dir=Path("x"), role=Tier.PREFECTURE, code=HOKKAIDO, transport_keep_days=days)
     with pytest.raises(ValueError, match="HH:MM"):
         NodeConfig(dir=Path("x"), role=Tier.PREFECTURE, code=HOKKAIDO, housekeeping_at="2 o'clock")
 

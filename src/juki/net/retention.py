@@ -59,7 +59,7 @@ from juki.domain.identity import RecordFile, RecordState
 from juki.domain.node_retention import NODE_RETENTION_YEARS, Expiry, HistoryFacts, expiry, node_cutoff
 from juki.domain.transport_retention import TRANSPORT_KEEP_DAYS, keep_period
 
-from . import transport
+from . import transport as transport_copies
 from .node import SYSTEM_USER
 from .retention_tables import net_retention_active, net_retention_runs, net_retention_targets
 from .store import NetStore
@@ -92,7 +92,7 @@ class Plan:
     cutoff: dt.date
     years: int
     items: tuple[Item, ...]
-    transport: dict[str, int] = field(default_factory=lambda: dict.fromkeys(transport.TABLES, 0))
+    transport: dict[str, int] = field(default_factory=lambda: dict.fromkeys(transport_copies.TABLES, 0))
     """Transport copies redacted (per table), as of the node's now (:mod:`juki.net.transport`)."""
 
     def counts(self) -> dict[str, dict[str, int]]:
@@ -149,7 +149,7 @@ class Run:
     @property
     def redacted(self) -> dict[str, int]:
         """Transport copies redacted, per table (0 for a run logged before ``0014_net_transport``)."""
-        return {t: int(self.transport.get(t, 0)) for t in transport.TABLES}
+        return {t: int(self.transport.get(t, 0)) for t in transport_copies.TABLES}
 
 
 def _received_before(cutoff: dt.date) -> dt.datetime:
@@ -162,7 +162,7 @@ def _replaced_on(conn: Connection, file: str, codes: Sequence[str]) -> dict[str,
     """For old 住民票コード without a current record: the day the node accepted the notice that moved the
     record to a new code (the earliest applied notice of ``file`` naming it as ``old_juminhyo_code``, or
     the earliest such entry of the node's own outgoing stream: :func:`juki.net.transport.replaced_on`)."""
-    return {code: jst_date(at) for code, at in transport.replaced_on(conn, file, codes).items()}
+    return {code: jst_date(at) for code, at in transport_copies.replaced_on(conn, file, codes).items()}
 
 
 def expired_items(conn: Connection, cutoff: dt.date) -> list[Item]:
@@ -229,7 +229,7 @@ class NodeRetention:
         day = today or self.today()
         cutoff = self.cutoff(day)
         with self.engine.connect() as conn:
-            copies = transport.plan(conn, self.clock(), self.keep)
+            copies = transport_copies.plan(conn, self.clock(), self.keep)
             return Plan(day, cutoff, self.years, tuple(expired_items(conn, cutoff)), copies.counts())
 
     def run(self, *, actor: str = SYSTEM_USER, terminal: str | None = None, today: dt.date | None = None) -> Run:
@@ -246,7 +246,7 @@ class NodeRetention:
         with self.engine.begin() as conn:
             self.store.cursor(conn, LAST_RUN, lock=True)  # one run at a time (PostgreSQL: row lock)
             items, skipped = self._still_expired(conn, expired_items(conn, cutoff))
-            copies = transport.plan(conn, now, self.keep, lock=True)
+            copies = transport_copies.plan(conn, now, self.keep, lock=True)
             plan = Plan(day, cutoff, self.years, tuple(items), copies.counts())
             counts = plan.counts()
             logged = copies.as_dict()
@@ -259,7 +259,7 @@ class NodeRetention:
             if items or copies.inbox or copies.outbound:
                 conn.execute(net_retention_active.insert().values(run_id=run_id))
                 self._delete(conn, run_id, plan)
-                redacted = transport.redact(conn, copies, run_id=run_id, on=day)
+                redacted = transport_copies.redact(conn, copies, run_id=run_id, on=day)
                 if redacted != copies.counts():  # rolls back the whole run: nothing is half done
                     raise Conflict(Problem("run", RULE, f"写しの消去が予定と異なります（予定 {copies.counts()}、実際 {redacted}）。",
                                            f"Redacted {redacted} transport rows where {copies.counts()} were planned."))

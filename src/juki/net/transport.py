@@ -15,10 +15,10 @@ every node role:
   The database lets exactly that through while the marker exists (``0014_net_transport``,
   :mod:`juki.net.retention_tables`).
 
-The rows are locked (``FOR UPDATE`` on PostgreSQL) when the run selects them, and each UPDATE repeats the
-status and decision time it selected on, so a refused notice an operator is resolving at that moment is
-either redacted before (and the resolution then finds an open alert no more -- it cannot happen: only a
-refused row with no open alert is redacted) or left for the next run.
+Concurrency: the run selects the rows ``FOR UPDATE`` (PostgreSQL; on SQLite its write transaction holds
+the database), so the applier or an operator's ``juki net resume`` cannot change them between the choice
+and the redaction; each UPDATE also repeats the status and decision time it chose on.  Should a row still
+differ, the run redacts fewer rows than planned and rolls back whole (the housekeeping retries it).
 """
 
 from __future__ import annotations
