@@ -74,9 +74,13 @@ def counts(node: Node) -> tuple[int, int, int]:
                      for t in (net_records, fuhyo_number_temp, provision_log))
 
 
-def test_the_prefecture_and_the_national_server_run_housekeeping_the_municipality_does_not() -> None:
-    assert housekeeping in features_for(Tier.PREFECTURE) and housekeeping in features_for(Tier.NATIONAL)
-    assert housekeeping not in features_for(Tier.MUNICIPALITY)
+def test_every_node_runs_housekeeping() -> None:
+    """The municipality's CS too (its file's PRF-4 retention and its outgoing stream's redaction)."""
+    assert all(housekeeping in features_for(t) for t in (Tier.MUNICIPALITY, Tier.PREFECTURE, Tier.NATIONAL))
+    assert NodeConfig(dir=Path("x"), role=Tier.MUNICIPALITY, code="011002").transport_keep_days == 30
+    for days in (0, 366):
+        with pytest.raises(ValueError, match="transport_keep_days"):
+            NodeConfig(dir=Path("x"), role=Tier.PREFECTURE, code=HOKKAIDO, transport_keep_days=days)
     with pytest.raises(ValueError, match="HH:MM"):
         NodeConfig(dir=Path("x"), role=Tier.PREFECTURE, code=HOKKAIDO, housekeeping_at="2 o'clock")
 

@@ -300,7 +300,7 @@ def test_the_database_refuses_deleting_history_outside_a_run(prefecture: Node, f
 
 def test_migration_creates_exactly_the_retention_tables_and_downgrades_to_the_plain_guard(database_url: str) -> None:
     upgrade(database_url)
-    assert "0011_net_retention" in (current_revision(database_url) or "").split(",")
+    assert "0014_net_transport" in (current_revision(database_url) or "").split(",")  # the net branch's head
     engine = make_engine(database_url)
     try:
         with engine.connect() as conn:
@@ -309,7 +309,7 @@ def test_migration_creates_exactly_the_retention_tables_and_downgrades_to_the_pl
         ours = [d for d in diff if not (d[0] in ("remove_table", "remove_index")
                                         and (d[1].name if d[0] == "remove_table" else d[1].table.name)
                                         not in retention_tables.TABLES)]
-        assert ours == [], f"migration 0011_net_retention and net/retention_tables.py disagree: {ours}"
+        assert ours == [], f"migrations 0011_net_retention + 0014_net_transport and net/retention_tables.py disagree: {ours}"
         downgrade(database_url, "0005_net")
         assert not set(retention_tables.TABLES) & set(sa.inspect(engine).get_table_names())
         with engine.begin() as conn:
@@ -442,7 +442,7 @@ def test_the_cli_plans_runs_and_lists_on_the_nodes_clock(database_url: str, tmp_
     assert "1 人, 履歴 2 件, 消除者 1 件" in capsys.readouterr().out
     assert main(["net", "retention", "list", *where]) == 0
     (line,) = capsys.readouterr().out.splitlines()
-    assert line.startswith("1\t") and line.endswith("\t2\t1\top1")
+    assert line.startswith("1\t") and line.endswith("\t2\t1\t2\t0\top1")  # history, records; both notices redacted in the inbox
     # the operator's run is audited under their name, from the CLI
     node = Node.open(tmp_path / "p")
     try:
@@ -455,10 +455,16 @@ def test_the_cli_plans_runs_and_lists_on_the_nodes_clock(database_url: str, tmp_
         node.close()
 
 
-def test_the_cli_refuses_at_a_municipality(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_cli_plans_at_a_municipality_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The CS's file is purged by the same rule (seeds 000, 001, 003: 施行令34条2項), see test_net_transport.py."""
     from juki.cli.main import main
 
-    NodeConfig(dir=tmp_path / "m", role=Tier.MUNICIPALITY, code=SAPPORO,
-               database_url=f"sqlite:///{tmp_path / 'm.db'}").save()
-    assert main(["net", "retention", "plan", "--node", str(tmp_path / "m")]) != 0
-    assert "PRF-4/role" in capsys.readouterr().err
+    config = NodeConfig(dir=tmp_path / "m", role=Tier.MUNICIPALITY, code=SAPPORO,
+                        database_url=f"sqlite:///{tmp_path / 'm.db'}")
+    config.save()
+    node = Node(config)
+    node.migrate()
+    node.close()
+    assert main(["net", "retention", "plan", "--node", str(tmp_path / "m")]) == 0
+    out = capsys.readouterr().out
+    assert "対象 / expired: 0 人" in out and "net_inbox 0 件, net_outbound 0 件" in out

@@ -14,9 +14,10 @@
     juki net show JUMINHYO_CODE [--file identity|fuhyo] --actor U [--node DIR]
                                                     one person's record in the node's file (audited; 個人番号 masked)
     juki net retention plan [--today DATE] [--json] | run --actor U [--json] | list [--limit N] [--json]
-                                                    PRF-4 at a prefecture or national node: what has expired
-                                                    (counts), delete it now (what the daily housekeeping
-                                                    does; audited), the runs so far
+                                                    PRF-4 at any node: what has expired of its file, and the
+                                                    transport copies to redact (counts), delete and redact
+                                                    now (what the daily housekeeping does; audited), the
+                                                    runs so far
 
 ``--node`` defaults to ``$JUKI_NODE_DIR`` or ``./var/node``.
 """
@@ -118,6 +119,8 @@ def _print_status(s: dict[str, Any]) -> None:
                 elif name == "retention":
                     got = (f"cutoff {r['cutoff']}: {r['history_rows']:,} history rows, {r['records']:,} records "
                            f"({r['persons']:,} persons) deleted")
+                    if "redacted" in r:
+                        got += "; redacted " + ", ".join(f"{t} {n:,}" for t, n in r["redacted"].items())
                 else:
                     got = f"{r['deleted']:,} deleted"
                 print(f"    {name}: {got}")
@@ -228,19 +231,18 @@ def _print_counts(counts: dict[str, dict[str, int]]) -> None:
         print(f"  {f.ja} / {f.value}: 履歴 {c['history']:,} 件 (history rows), 消除者 {c['records']:,} 件 (records)")
 
 
+def _print_redacted(counts: dict[str, int], keep_days: int) -> None:
+    print(f"  転送用の写し / transport copies ({keep_days} 日経過): "
+          + ", ".join(f"{t} {n:,} 件" for t, n in counts.items()) + " (notice and sealed 個人番号 redacted)")
+
+
 def cmd_retention(args: argparse.Namespace) -> int:
-    from juki.domain.errors import Problem, RuleViolation
-    from juki.net.pki import Tier
     from juki.net.retention import NodeRetention
 
     node = _open(args)
     try:
-        if node.role is Tier.MUNICIPALITY:
-            raise RuleViolation(Problem("node", "PRF-4/role",
-                                        "保存期間経過後の自動消去は都道府県サーバと全国サーバの処理です（市町村の除票は juki retention）。",
-                                        "Automatic deletion past retention runs at the prefecture and national servers "
-                                        "(a municipality's 除票: juki retention)."))
-        r = NodeRetention(node.store, audit=node.audit, terminal="CLI")
+        keep = node.config.transport_keep_days
+        r = NodeRetention(node.store, audit=node.audit, terminal="CLI", keep_days=keep)
         if args.retention_command == "plan":
             plan = r.plan(args.today)
             if args.json:
@@ -250,6 +252,7 @@ def cmd_retention(args: argparse.Namespace) -> int:
                   f"（{plan.years} 年）が経過 (notices received on or before the cutoff have expired)")
             print(f"対象 / expired: {len(plan.persons):,} 人, 履歴 {plan.history_rows:,} 件, 消除者 {plan.records:,} 件")
             _print_counts(plan.counts())
+            _print_redacted(plan.transport, keep)
         elif args.retention_command == "run":
             run = r.run(actor=args.actor)
             if args.json:
@@ -259,6 +262,7 @@ def cmd_retention(args: argparse.Namespace) -> int:
             print(f"消去しました / deleted (run {run.run_id}, cutoff {run.cutoff.isoformat()}): {run.persons:,} 人, "
                   f"履歴 {run.history_rows:,} 件, 消除者 {run.records:,} 件")
             _print_counts(run.counts)
+            _print_redacted(run.redacted, keep)
             if run.skipped:
                 print(f"  判定中に更新された記録 {run.skipped} 件は次回に / {run.skipped} changed meanwhile: next run")
         else:
@@ -267,7 +271,7 @@ def cmd_retention(args: argparse.Namespace) -> int:
                 print(json.dumps([x.as_dict() for x in runs], ensure_ascii=False, indent=1))
             for x in runs if not args.json else []:
                 print(f"{x.run_id}\t{x.at.isoformat()}\t{x.run_on.isoformat()}\tcutoff {x.cutoff.isoformat()}\t"
-                      f"{x.history_rows}\t{x.records}\t{x.actor}")
+                      f"{x.history_rows}\t{x.records}\t{x.redacted['net_inbox']}\t{x.redacted['net_outbound']}\t{x.actor}")
     finally:
         node.close()
     return 0

@@ -1,5 +1,5 @@
-"""Retention at the prefecture and national servers (保存期間, PRF-4): what of a node's file has expired,
-decided from the days the node received each notice.
+"""Retention at every 住基ネット node (保存期間, PRF-4): what of a node's file has expired, decided from the
+days the node received (at a municipality's CS: took in) each notice.
 
 What the law keeps, and for how long (seed 004 II(1)6 and III(1)7; 住基法施行令第30条の6 「都道府県における
 本人確認情報の保存期間」):
@@ -10,6 +10,18 @@ What the law keeps, and for how long (seed 004 II(1)6 and III(1)7; 住基法施�
   the prefecture, died, 職権消除) are kept **150 years**; the 個人番号 of a deceased person stays with their
   消除者 record for the same 150 years (seed 004 ⑩死者の個人番号);
 * past that, the system **finds and deletes them by itself** (システムにて自動判別し消去する).
+
+**The municipality's CS** (市町村CSの本人確認情報ファイル) follows the same rule under another article.  The
+municipalities' assessments say, for the CS's file: the current record is kept until the next notice of
+a change, the history (履歴情報) and the 消除者's 本人確認情報 150 years, citing 住基法施行令第34条第2項
+(保存), not 第30条の6 (seed 000 千葉市 lines 2337-2339; seed 001 札幌市 lines 1963-1965; seed 003 藤沢市
+line 946); a deceased person's 個人番号 stays with it as long (seed 000 line 4204, seed 001 line 3789);
+and the system erases what has expired by itself (システムにて自動判別し消去する: seed 000 line 2334, seed
+003 line 321; 消去する仕組みとする: seed 000 line 4230, seed 001 line 3823).  Seed 001 line 1951 says
+札幌市 deletes it in a CS batch started by hand (バッチ処理で…手動削除する); this project runs the same
+batch daily by itself (the other seeds' wording) and keeps ``juki net retention run`` for the by-hand
+start.  The CS's period runs from the day the CS took the register's change in (its history row's
+``recorded_at``), which is the day of the 消除 or 修正 up to the intake's delay.
 
 The seeds cite 施行令第30条の6 for the 都道府県知事保存本人確認情報ファイル only.  The same rule is applied to
 the 附票本人確認情報 file of the 附票都道府県サーバ and to the national server's 機構保存本人確認情報 (a
@@ -49,8 +61,8 @@ from .identity import RecordState
 from .retention import years_before
 
 NODE_RETENTION_YEARS = 150
-"""住基法施行令第30条の6: history and 消除者 kept 150 years (applied to every file of the prefecture and
-national servers, see the module docstring)."""
+"""住基法施行令第30条の6 (prefecture), 第34条第2項 (the municipality's CS): history and 消除者 kept 150
+years (applied to every file of every node, see the module docstring)."""
 
 GONE_STATES = frozenset({RecordState.REMOVED, RecordState.VOID})
 """States of a current record that make its person a 消除者 for retention (消除, and 無効 as in REG-R5)."""

@@ -1,14 +1,18 @@
-"""Daily housekeeping of the prefecture and national servers: what the seeds say the system deletes by
-itself (自動判別し消去).
+"""Daily housekeeping of every node (the municipality's CS, the prefecture and national servers): what the
+seeds say the system deletes by itself (自動判別し消去).
 
-Feature ``housekeeping`` (prefecture and national nodes, worker ``housekeeping``): once a day, at
-``housekeeping_at`` in Japan's time on the node's clock (``node.json``, default ``"02:00"``; ``""`` turns
-it off), the node runs:
+Feature ``housekeeping`` (every node role, worker ``housekeeping``): once a day, at ``housekeeping_at``
+in Japan's time on the node's clock (``node.json``, default ``"02:00"``; ``""`` turns it off), the node
+runs:
 
 ====================  ===========================  =====================================================
 task                  where                        what
 ====================  ===========================  =====================================================
-``retention``         prefecture, national         PRF-4: history and 消除者 past 150 years, both files
+``retention``         every node                   PRF-4: history and 消除者 past 150 years, both files
+                                                   (at a municipality: the CS's file, seeds 000/001/003);
+                                                   and the transport copies (inbox, outgoing stream)
+                                                   ``transport_keep_days`` after they were decided or
+                                                   acknowledged: notice and sealed 個人番号 redacted
                                                    (:class:`juki.net.retention.NodeRetention`)
 ``temporary_numbers`` prefecture                   PRF-8: the 個人番号 of 国外転出者 held with a 附票
                                                    provision, past their keeping period (under 1 year)
@@ -108,9 +112,11 @@ def tasks(node: Node) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
     def retention() -> dict[str, Any]:
         from .retention import NodeRetention
 
-        run = NodeRetention(node.store, audit=node.audit, terminal=node.code).run(actor=SYSTEM_USER)
+        run = NodeRetention(node.store, audit=node.audit, terminal=node.code,
+                            keep_days=node.config.transport_keep_days).run(actor=SYSTEM_USER)
         return {"run_id": run.run_id, "cutoff": run.cutoff.isoformat(), "history_rows": run.history_rows,
-                "records": run.records, "persons": run.persons, "counts": run.counts, "skipped": run.skipped}
+                "records": run.records, "persons": run.persons, "counts": run.counts, "skipped": run.skipped,
+                "redacted": run.redacted}
 
     out: list[tuple[str, Callable[[], dict[str, Any]]]] = [("retention", retention)]
     if node.role is Tier.PREFECTURE:
@@ -164,7 +170,7 @@ def step(node: Node) -> float:
 
 # --- the node feature (juki.net.node.FEATURES): a worker, no routes -----------------------------------
 
-ROLES = frozenset({Tier.PREFECTURE, Tier.NATIONAL})
+ROLES = frozenset({Tier.MUNICIPALITY, Tier.PREFECTURE, Tier.NATIONAL})
 RULES: dict[str, Any] = {}
 
 

@@ -111,7 +111,8 @@ class NodeConfig:
     key_file: str = ""  # the 個人番号 key file; default <dir>/keys.json (a municipality shares its register's)
     consistency_days: float = 365.0  # municipality: the 整合性確認 timer's period in days (0: off; NET-10)
     consistency_repair: bool = False  # municipality: the timer also re-sends what differs
-    housekeeping_at: str = "02:00"  # prefecture, national: daily retention etc. at HH:MM JST ("": off; PRF-4)
+    housekeeping_at: str = "02:00"  # every role: daily retention etc. at HH:MM JST ("": off; PRF-4)
+    transport_keep_days: int = 30  # PRF-4: days a decided/acknowledged notice stays whole in the inbox/outbound
     cert_key_file: str = ""  # municipality: the certificate-signing key (Ed25519); default <dir>/cert-key.pem
     mayor: str = ""  # municipality: the issuer line on its certificates ("函館市長　…"); default $JUKI_MAYOR or "<name>長"
 
@@ -127,6 +128,9 @@ class NodeConfig:
         from .housekeeping import time_of_day
 
         time_of_day(self.housekeeping_at)  # refuses anything but HH:MM or ""
+        from juki.domain.transport_retention import keep_period
+
+        keep_period(self.transport_keep_days)  # refuses anything but 1..365 days
 
     @property
     def identity(self) -> NodeIdentity:

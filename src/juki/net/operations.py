@@ -65,10 +65,9 @@ def status(node: Node) -> dict[str, Any]:
             from .schedule import status as schedule_status
 
             out["consistency"] = schedule_status(node, conn)
-        else:
-            from .housekeeping import status as housekeeping_status
+        from .housekeeping import status as housekeeping_status
 
-            out["housekeeping"] = housekeeping_status(node, conn)
+        out["housekeeping"] = housekeeping_status(node, conn)
     try:
         out["crl_stale"] = node.tls.revocations.stale(node.now())
     except Exception:  # a node without its certificate yet still reports its streams

@@ -16,6 +16,12 @@ Delivery is **at least once** from here and **exactly once in effect** at the re
 
 The receiver also reports the streams it has halted (a refused notice); the relay records each as a
 non-blocking alert at this node, so both operators see it.
+
+An entry redacted by the node's retention run (PRF-4, :mod:`juki.net.transport`: ``transport_keep_days``
+after the receiver acknowledged it) can no longer be sent.  If a receiver asks for one again (restored
+from a backup older than that), the relay sends nothing, raises a non-blocking alert
+``resend_redacted`` (scope ``resend:<destination>``, once) and waits: the receiver is repaired by a
+整合性確認 with repair (NET-10) or a newer backup, not from the stream.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+
+from juki.domain.transport_retention import is_redacted
 
 from .store import NetStore
 
@@ -76,6 +84,8 @@ class Relay:
             return min((d.next_attempt_at - now).total_seconds(), idle * 4)
         self._started = True
         entries = self.store.outbound_after(d.acked_through, self.batch)
+        if entries and is_redacted(entries[0].payload):
+            return self._redacted(entries[0].seq)
         if not entries and d.attempts == 0 and d.last_success_at is not None and (now - d.last_success_at) < dt.timedelta(seconds=30):
             return idle
         body = {"source": self.source, "entries": [e.to_wire() for e in entries]}
@@ -98,6 +108,20 @@ class Relay:
         if entries and through < entries[-1].seq:
             return idle  # the receiver is missing something before; it was just told, resend next round
         return 0.0 if more else idle
+
+    def _redacted(self, seq: int) -> float:
+        with self.store.engine.begin() as conn:
+            if self.store.open_alert(conn, f"resend:{self.destination}", blocking=False) is None:
+                self.store.raise_alert(
+                    conn, scope=f"resend:{self.destination}", ref=str(seq), kind="resend_redacted", blocking=False,
+                    rule="PRF-4/transport",
+                    ja=f"{self.destination} が送信済みの {seq} 番以降を再要求していますが、保存期間の経過により内容を消去済みのため"
+                       "再送できません（整合性確認による修復か、新しいバックアップからの復元が必要です）",
+                    en=f"{self.destination} asks again for entries from {seq}, already redacted after their keeping period "
+                       "(PRF-4): they cannot be resent; repair the receiver by a consistency check or a newer backup",
+                    detail={"destination": self.destination, "seq": seq})
+        log.error("再送不可 / %s asks for redacted entry %d", self.destination, seq)
+        return MAX_DELAY
 
     def _failed(self, now: dt.datetime, attempts: int, error: str) -> float:
         delay = backoff(attempts)

@@ -22,9 +22,13 @@ table                      what
 ``net_outbound``           insert-only: the node's outgoing stream, ``seq`` dense from 1.  At a
                            municipality ``seq`` is the 更新順番号; a prefecture forwards each applied
                            notice to the national server under its own ``seq``, keeping ``origin`` and
-                           ``origin_seq`` (the municipality's 更新順番号)
+                           ``origin_seq`` (the municipality's 更新順番号).  A retention run redacts an
+                           acknowledged entry's payload and sealed 個人番号 ``transport_keep_days`` later
+                           (PRF-4, :mod:`juki.net.transport`, ``0014_net_transport``)
 ``net_inbox``              every notice received, by (source, source seq); ``status`` pending → applied /
-                           refused → (operator) forced / skipped; or duplicate
+                           refused → (operator) forced / skipped; or duplicate.  Key and content are
+                           guarded: only a retention run redacts a decided row's payload and sealed
+                           個人番号 (``0014_net_transport``)
 ``net_cursors``            named counters: ``outbound`` (last seq written), ``received:<source>``
                            (all received up to here), ``applied:<origin>`` (applied up to this 更新順番号)
 ``net_deliveries``         per destination: acknowledged up to, attempts, back-off, last error, and what
@@ -194,4 +198,5 @@ net_alert_resolutions = sa.Table(
 TABLES: tuple[str, ...] = tuple(metadata.tables)
 
 APPEND_ONLY_TABLES: tuple[str, ...] = ("net_history", "net_outbound", "cs_intake", "net_alerts", "net_alert_resolutions")
-"""Tables the database refuses to UPDATE or DELETE (house rule 2)."""
+"""Tables the database refuses to UPDATE or DELETE (house rule 2); narrowed for retention runs:
+``net_history``'s DELETE (``0011_net_retention``), ``net_outbound``'s redaction (``0014_net_transport``)."""

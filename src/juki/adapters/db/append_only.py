@@ -36,16 +36,22 @@ $$
 """
 
 
-def pg_guard_function(name: str, allow_delete_when: str, hint: str, message: str = "juki: % is append-only") -> str:
+def pg_guard_function(name: str, allow_delete_when: str, hint: str, message: str = "juki: % is append-only", *,
+                      operation: str = "DELETE") -> str:
     """A plpgsql trigger function ``name()`` that lets a DELETE through when ``allow_delete_when`` (SQL over
     ``OLD``) holds and otherwise raises ``message`` (``%`` is the table's name) with ``hint``: the guard of
-    a table whose rows only an approved purge may delete (audit log, provision log, register history)."""
+    a table whose rows only an approved purge may delete (audit log, provision log, register history).
+    With ``operation="UPDATE"`` it lets an UPDATE through instead (the condition may read ``OLD`` and
+    ``NEW``): the guard of a table whose rows only a retention run may redact (``net_outbound``)."""
+    if operation not in ("DELETE", "UPDATE"):
+        raise ValueError(f"a guard lets a DELETE or an UPDATE through, not {operation!r}")
+    returned = "OLD" if operation == "DELETE" else "NEW"
     return f"""
 CREATE OR REPLACE FUNCTION {name}() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'DELETE' AND {allow_delete_when} THEN
-        RETURN OLD;
+    IF TG_OP = '{operation}' AND {allow_delete_when} THEN
+        RETURN {returned};
     END IF;
     RAISE EXCEPTION '{message}', TG_TABLE_NAME
         USING HINT = '{hint}';
