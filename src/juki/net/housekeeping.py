@@ -131,6 +131,10 @@ def tasks(node: Node) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
             return {"deleted": services(node).provision.purge_log(actor=Actor(SYSTEM_USER, node.code))}
 
         out += [("temporary_numbers", temporary_numbers), ("provision_log", provision_log)]
+    if node.role is Tier.MUNICIPALITY:  # 広域交付's send records (NET-11), kept in net/wide_area.py
+        from .wide_area import housekeeping_tasks
+
+        out += housekeeping_tasks(node)
     return out
 
 
