@@ -14,9 +14,10 @@ import sqlalchemy as sa
 
 from juki.domain.errors import Conflict
 from juki.domain.wide_area import WideAreaAnswer, WideAreaRequest, record_cutoff
-from juki.net import housekeeping
+from juki.net import housekeeping, wide_area
 from juki.net.node import Node, NodeConfig
 from juki.net.pki import Tier
+from juki.net.services import services
 from juki.net.wide_area import WideAreaService, answer_keep_days_setting, purge_sends
 from juki.net.wide_area_tables import wide_area_purge_active, wide_area_purge_runs, wide_area_sends
 
@@ -152,5 +153,9 @@ def test_the_municipalitys_housekeeping_purges_the_send_records(database_url: st
                                 .scalar_one())
         assert left == {"W00000000002": "", "W00000000003": "k1"} and detail["records"] == 1
         assert (node.dir / "wide-area-buffer.db").exists()  # the buffer lives beside, not in, the register
+        (worker,) = wide_area.workers(node)  # NET-12's worker keeps it current
+        assert worker.name == "wide_area_buffer" and worker.step() > 0
+        state = services(node).wide_area.buffer.status()  # type: ignore[union-attr]
+        assert state["synced_at"] == clock.now.isoformat() and state["buffer_persons"] == 0
     finally:
         node.close()

@@ -19,6 +19,9 @@ task                  where                        what
                                                    (:meth:`~juki.net.provision.ProvisionService.purge_temporary_numbers`)
 ``provision_log``     prefecture                   PRF-6: provision records older than 7 years
                                                    (:meth:`~juki.net.provision.ProvisionService.purge_log`)
+``wide_area_sends``   municipality                 NET-11: 広域交付 send records -- the answer after its
+                                                   keeping period (default 1 day), the record after 7 years
+                                                   (:func:`juki.net.wide_area.purge_sends`)
 ====================  ===========================  =====================================================
 
 The provision log and the temporary area exist at the prefecture only (the provision to the

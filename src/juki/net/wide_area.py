@@ -34,7 +34,23 @@ At the **住所地**, :class:`WideAreaService` answers (the node route ``wide_ar
    persons' own versions) and, in one transaction, the ``wide_area_sends`` row and the audit entry
    ``wide_area.provide`` naming the persons are written.
 
-Every refusal at the 住所地 is audited (``wide_area.provide``, outcome denied, the rule).  At the **交付地**,
+Every refusal at the 住所地 is audited (``wide_area.provide``, outcome denied, the rule).
+
+**The register offline (NET-12).**  A municipality node's database is its register's; the 住基ネット中間サーバ's
+buffer (:mod:`juki.net.wide_area_buffer`, a database of its own, kept current by the worker
+``wide_area_buffer``) holds what an answer needs.  When the register's database cannot be reached (a
+connection-level :data:`UNREACHABLE` error, confirmed by :meth:`WideAreaService.register_reachable`; a
+refusal never counts), steps 2--5 run on the buffer instead (:class:`Source`: the same lookups, 12条の4
+check and DV screening), the answer says ``source: "buffer"`` and ``synced_at`` (every change committed
+before it is in the answer; the buffer refuses ``NET-12/buffer-behind`` when it cannot vouch for that), and
+the send, repeat or refusal is journaled in the buffer; :meth:`WideAreaService.reconcile` writes it to
+``wide_area_sends`` (``source`` ``buffer``) and the audit log when the register is back.
+
+**Keeping (NET-11).**  :func:`purge_sends`, the municipality's daily housekeeping task ``wide_area_sends``:
+the answer kept with a record is blanked after ``JUKI_WIDE_AREA_ANSWER_KEEP_DAYS`` (default 1; a repeat is
+then refused ``NET-3/request-id-expired``), the record deleted after 7 years.
+
+At the **交付地**,
 :func:`residence_of` is the ``residence`` callable :meth:`juki.issuance.service.IssuanceService.issue_wide_area`
 takes: the 住所地 is looked up in ``peers.json`` (unknown: ``NET-2/peer``) and asked over mutual TLS
 (unreachable, twice with the same request id: ``NET-2/unavailable``, 503); the 住所地's refusal comes back
