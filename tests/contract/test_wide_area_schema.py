@@ -1,4 +1,4 @@
-"""Contract: migration 0013_wide_area builds exactly juki.net.wide_area_tables on both engines; the database
+"""Contract: migrations 0013_wide_area and 0015_wide_area_keep build exactly juki.net.wide_area_tables on both engines; the database
 refuses UPDATE, DELETE (and on PostgreSQL TRUNCATE) of a send record; the branch downgrades cleanly
 (住基法12条の4, NET-11)."""
 
@@ -20,7 +20,7 @@ NOW = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
 
 def test_migration_creates_exactly_the_wide_area_table(database_url: str) -> None:
     upgrade(database_url)
-    assert "0013_wide_area" in (current_revision(database_url) or "").split(",")
+    assert "0015_wide_area_keep" in (current_revision(database_url) or "").split(",")
     engine = make_engine(database_url)
     try:
         assert set(tables.TABLES) <= set(sa.inspect(engine).get_table_names())
@@ -28,7 +28,7 @@ def test_migration_creates_exactly_the_wide_area_table(database_url: str) -> Non
             diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), tables.metadata)
         ours = [d for d in diff if not (d[0] == "remove_table" and d[1].name not in tables.TABLES)]
         ours = [d for d in ours if not (d[0] == "remove_index" and d[1].table.name not in tables.TABLES)]
-        assert ours == [], f"migration 0013_wide_area and net/wide_area_tables.py disagree: {ours}"
+        assert ours == [], f"migrations 0013_wide_area + 0015_wide_area_keep and net/wide_area_tables.py disagree: {ours}"
     finally:
         engine.dispose()
 
@@ -79,4 +79,4 @@ def test_the_branch_downgrades_and_upgrades_again(database_url: str) -> None:
     finally:
         engine.dispose()
     upgrade(database_url)
-    assert "0013_wide_area" in (current_revision(database_url) or "").split(",")
+    assert "0015_wide_area_keep" in (current_revision(database_url) or "").split(",")

@@ -120,6 +120,12 @@ def test_an_answer_must_answer_the_request() -> None:
     assert {p.field for p in answer_for(r, persons=good.persons[:1]).problems(r, SAPPORO)} == {"persons"}
     stranger = dataclasses.replace(good.persons[1], relation=Relation.NONE)
     assert {p.field for p in answer_for(r, persons=(good.persons[0], stranger)).problems(r, SAPPORO)} == {"persons"}
+    # NET-12: an answer from the 住所地's buffer says so, and as of when; nothing else is a source
+    synced = dt.datetime(2026, 5, 1, 1, 0, tzinfo=dt.UTC)
+    buffered = answer_for(r, source="buffer", synced_at=synced)
+    assert buffered.problems(r, SAPPORO) == [] and WideAreaAnswer.from_json(buffered.to_json()) == buffered
+    for bad in ({"source": "buffer"}, {"synced_at": synced}, {"source": "cache", "synced_at": synced}):
+        assert {p.field for p in answer_for(r, **bad).problems(r, SAPPORO)} == {"source"}
     # a 住民票コード or 個人番号 in an answer is refused before anything is printed
     data = good.to_json()
     data["persons"][0]["juminhyo_code"] = "24727059608"

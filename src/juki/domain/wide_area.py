@@ -62,6 +62,24 @@ MAX_SUBJECTS = 99
 NEVER_SENT = ("domicile", "juminhyo_code", "individual_number")
 """Items a 広域交付 copy never shows (12条の4): the 住所地 does not even send them."""
 
+SOURCES = ("register", "buffer")
+"""Where the 住所地 answered from: its register, or (NET-12) the 中間サーバ's buffer while the register was offline."""
+
+SEND_RECORD_YEARS = 7
+"""The 住所地 keeps each send record (a provision record, NET-11) this many years from the send."""
+
+ANSWER_KEEP_DAYS = (1, 30)
+"""The answer kept with a send record (for a repeated request id) is blanked after a setting within these
+days (default the first): a repeat after that is refused (``NET-3/request-id-expired``)."""
+
+
+def record_cutoff(now: dt.datetime) -> dt.datetime:
+    """Send records made before this instant are past their 7 years (NET-11) and may be deleted."""
+    try:
+        return now.replace(year=now.year - SEND_RECORD_YEARS)
+    except ValueError:  # 29 February
+        return now.replace(year=now.year - SEND_RECORD_YEARS, day=28)
+
 
 def _blank(text: str) -> bool:
     return not text or not text.strip()
@@ -290,6 +308,8 @@ class WideAreaAnswer:
     household_address: Address  # printed in the 世帯連記式 header
     persons: tuple[WideAreaPerson, ...]
     history: tuple[HistoryLine, ...] = ()  # 異動履歴 (asked), each line naming its person's ref
+    source: str = "register"  # register | buffer: answered from the 中間サーバ's buffer, the register offline (NET-12)
+    synced_at: dt.datetime | None = None  # buffer: every change committed before this instant is in the answer
 
     def problems(self, request: WideAreaRequest, residence_node: str) -> list[Problem]:
         """Whether this answers ``request`` sent to ``residence_node`` (the 交付地 prints nothing else): the
@@ -322,6 +342,8 @@ class WideAreaAnswer:
             wrong("persons", "対象者の人数", "number of persons")
         if any(p.relation not in (cr.Relation.SELF, cr.Relation.HOUSEHOLD) for p in self.persons):
             wrong("persons", "請求者との関係", "relation to the requester")
+        if self.source not in SOURCES or (self.source == "buffer") != (self.synced_at is not None):
+            wrong("source", "応答の出所", "source")
         if self.history and not self.items.history:
             wrong("history", "異動履歴", "history")
         if any(line.person_id not in refs for line in self.history):

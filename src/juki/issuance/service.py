@@ -515,7 +515,9 @@ class IssuanceService:
         checked = cr.Checked(CertificateKind.RESIDENT_COPY, answer.layout, answer.items,
                              tuple(p.relation for p in answer.persons))
         detail = {"residence_lg_code": answer.residence_lg_code, "answer_ref": answer.answer_ref,
-                  "request_id": sent.request_id}
+                  "request_id": sent.request_id, "source": answer.source}
+        if answer.synced_at is not None:  # the 住所地 answered from its buffer, the register offline (NET-12)
+            detail["synced_at"] = answer.synced_at.isoformat()
         return _Prepared(request, checked, document, document.persons, None, None, None, detail)
 
     # --- preparing one certificate -----------------------------------------------------------------

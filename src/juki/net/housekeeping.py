@@ -19,6 +19,9 @@ task                  where                        what
                                                    (:meth:`~juki.net.provision.ProvisionService.purge_temporary_numbers`)
 ``provision_log``     prefecture                   PRF-6: provision records older than 7 years
                                                    (:meth:`~juki.net.provision.ProvisionService.purge_log`)
+``wide_area_sends``   municipality                 NET-11: 広域交付 send records -- the answer after its
+                                                   keeping period (default 1 day), the record after 7 years
+                                                   (:func:`juki.net.wide_area.purge_sends`)
 ====================  ===========================  =====================================================
 
 The provision log and the temporary area exist at the prefecture only (the provision to the
@@ -131,6 +134,10 @@ def tasks(node: Node) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
             return {"deleted": services(node).provision.purge_log(actor=Actor(SYSTEM_USER, node.code))}
 
         out += [("temporary_numbers", temporary_numbers), ("provision_log", provision_log)]
+    if node.role is Tier.MUNICIPALITY:  # 広域交付's send records (NET-11), kept in net/wide_area.py
+        from .wide_area import housekeeping_tasks
+
+        out += housekeeping_tasks(node)
     return out
 
 

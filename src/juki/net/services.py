@@ -123,9 +123,13 @@ class NetServices:
     @cached_property
     def wide_area(self) -> WideAreaService:
         from .wide_area import WideAreaService
+        from .wide_area_buffer import WideAreaBuffer, default_buffer_url, max_lag_setting
 
         reg = self.node.register
-        return WideAreaService(reg.store, reg.reads, reg.jurisdiction, clock=self.node.clock, audit=reg.audit)
+        url = os.environ.get("JUKI_WIDE_AREA_BUFFER_URL", "").strip() or default_buffer_url(self.node.dir)
+        buffer = WideAreaBuffer(url, reg.keyring, clock=self.node.clock, max_lag=max_lag_setting())
+        return WideAreaService(reg.store, reg.reads, reg.jurisdiction, clock=self.node.clock, audit=reg.audit,
+                               buffer=buffer)
 
     @cached_property
     def deliveries(self) -> Deliveries:
@@ -174,6 +178,8 @@ class NetServices:
     def close(self) -> None:
         if "sending" in self.__dict__:
             self.sending.spool.close()
+        if "wide_area" in self.__dict__ and self.wide_area.buffer is not None:
+            self.wide_area.buffer.close()
 
 
 _SERVICES: weakref.WeakKeyDictionary[Any, NetServices] = weakref.WeakKeyDictionary()
