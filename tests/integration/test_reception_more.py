@@ -32,7 +32,7 @@ from juki.domain.life_events import (
 )
 from juki.services.reception_retention import ReceptionRetention
 
-from ..issuance_support import CLERK, CLERK2, NUMBER, build_world, principal
+from ..issuance_support import CLERK, CLERK2, NUMBER, build_world
 
 TABLES = ("receptions", "reception_persons", "reception_steps", "reception_updates", "reception_handoffs",
           "reception_handoff_acks")
