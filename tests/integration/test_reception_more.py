@@ -284,3 +284,28 @@ def test_the_database_refuses_a_delete_outside_an_approved_purge(world):
         with pytest.raises(sa.exc.DBAPIError, match="append-only"), world.reg.engine.begin() as c:
             c.execute(sa.text(f"DELETE FROM {t}"))
     assert world.count("reception_updates") == r.revision
+
+
+def test_the_cli_runs_the_four_eyes_purge_with_the_configured_period(world, database_url, tmp_path, monkeypatch,
+                                                                     capsys):
+    from juki.cli.main import main
+
+    r = closed_reception(world)
+    monkeypatch.setenv("JUKI_DATABASE_URL", database_url)
+    monkeypatch.setenv("JUKI_KEY_FILE", str(tmp_path / "keys.json"))
+    monkeypatch.setenv("JUKI_RECEPTION_RETENTION_YEARS", "2")
+    assert main(["reception-retention", "plan", "--today", "2028-04-19", "--list"]) == 0
+    assert "総合受付 0 件" in capsys.readouterr().out  # 2 years from 2026-04-20 have not passed
+    assert main(["reception-retention", "plan", "--today", "2028-04-20", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "(last written on or before; 2 年)" in out and f"{r.reception_id}\t版 {r.revision}\t2026-04-20" in out
+    assert main(["reception-retention", "request", "--today", "2028-04-20", "--user", "clerk", "--terminal", "T1"]) == 0
+    rid = capsys.readouterr().out.split("申請 ")[1].split(",")[0]
+    assert main(["reception-retention", "approve", rid, "--user", "clerk", "--terminal", "T1"]) == 3  # four-eyes
+    assert "SEC-3/four-eyes" in capsys.readouterr().err
+    assert main(["reception-retention", "approve", rid, "--user", "chief", "--terminal", "T2"]) == 0
+    assert main(["reception-retention", "execute", rid, "--user", "chief", "--terminal", "T2"]) == 0
+    assert "総合受付 1 件" in capsys.readouterr().out
+    assert main(["reception-retention", "list"]) == 0
+    assert capsys.readouterr().out.startswith(f"{rid}\texecuted\t2026-04-20\t1\tclerk")
+    assert world.count("receptions") == 0
