@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # the services are imported lazily, so that the CLI starts fa
     from juki.services.onestop import OneStopService
     from juki.services.queries import QueryService
     from juki.services.reading import ReadService
+    from juki.services.reception_retention import ReceptionRetention
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Settings:
     """``JUKI_DATABASE_URL`` (default: a SQLite file ``./var/juki.db``), ``JUKI_KEY_FILE`` (the 個人番号
     encryption keys, kept outside the database; default ``./var/juki-keys.json``), ``JUKI_MUNICIPALITY``
     (地方公共団体コード, default 011002 札幌市), ``JUKI_CERT_KEY_FILE`` (the certificate-signing key, Ed25519
-    PEM outside the database; default ``./var/juki-cert-key.pem``), ``JUKI_MAYOR``, ``JUKI_WEB_ORIGIN``,
+    PEM outside the database; default ``./var/juki-cert-key.pem``), ``JUKI_MAYOR``, ``JUKI_RECEPTION_RETENTION_YEARS``, ``JUKI_WEB_ORIGIN``,
     ``JUKI_WEBAUTHN_RP_ID`` and ``JUKI_WEBAUTHN_AAGUIDS`` (WebAuthn)."""
 
     database_url: str = field(default_factory=default_database_url)
@@ -59,6 +60,18 @@ class Settings:
     mayor: str = field(default_factory=lambda: os.environ.get("JUKI_MAYOR", "").strip())
     """The issuer line printed on certificates (``JUKI_MAYOR``, e.g. "札幌市長　秋元　克広"); empty: the
     office's title alone.  A node takes it from ``mayor`` in its node.json."""
+    reception_retention_years: int = field(default_factory=lambda: _years("JUKI_RECEPTION_RETENTION_YEARS", 5))
+    """How long a 総合受付 record is kept after its last write before the four-eyes purge may delete it
+    (CTR-2, ``juki reception-retention``).  A local decision (the seeds give no period); default 5 years."""
+
+
+def _years(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name} must be a whole number of years (at least 1), not {raw!r}")
+    return int(raw)
 
 
 class Register:
@@ -208,6 +221,14 @@ class Register:
 
         return ReceptionService(self.engine, self.reads, clock=self.now, municipality=lambda: self.jurisdiction.name,
                                 audit=self.audit if self.audit_enabled else None)
+
+    @cached_property
+    def reception_retention(self) -> ReceptionRetention:
+        """The four-eyes purge of 総合受付 records past ``Settings.reception_retention_years``."""
+        from juki.services.reception_retention import ReceptionRetention
+
+        return ReceptionRetention(self.engine, audit=self.audit, clock=self.now,
+                                  years=self.settings.reception_retention_years)
 
     @cached_property
     def onestop(self) -> OneStopService:

@@ -1,8 +1,8 @@
 """The 総合窓口 in a real browser (CTR-2, CTR-1, REG-R3, REG-CERT): a clerk opens a 転入 reception, enters the
 転入届 from its step, a second user approves it and the step shows 完了; the clerk issues a 住民票の写し from the
 reception, prints the 案内文書 (read back from the PDF), is refused closing while steps are open, marks the
-rest and closes; the 総合照会 of the new resident shows the certificate in the issuance history.  axe-core
-and a screenshot on every page."""
+rest and closes; the 総合照会 of the new resident shows the certificate in the issuance history; the closed
+reception is reopened with a reason and closed again.  axe-core and a screenshot on every page."""
 
 from __future__ import annotations
 
@@ -150,3 +150,15 @@ def test_a_move_in_at_the_one_stop_counter_from_opening_to_closing(page, site):
     page.goto(site.url + "/ui/receptions?state=all")
     check(page, "receptions")
     assert "001" in page.inner_text("main") and "終了" in page.inner_text("main")
+
+    # the resident comes back: the closed reception is reopened with a reason (required), and closed again
+    page.goto(reception_url)
+    reopen = page.get_by_role("button", name="受付を再開する")
+    page.fill("#f-reason", "印鑑登録に再来庁")
+    reopen.click()
+    page.wait_for_selector("text=受付中")
+    check(page, "reception-reopened")
+    assert "受付の再開: 印鑑登録に再来庁（clerk）" in page.inner_text("main")
+    assert page.get_by_role("button", name="受付を再開する").count() == 0
+    page.get_by_role("button", name="受付を終了する").click()
+    page.wait_for_selector("text=に終了しました")

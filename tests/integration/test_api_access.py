@@ -36,7 +36,8 @@ def counts(api) -> dict[str, int]:
 def call(api, route: APIRoute, headers: dict[str, str]):
     path = route.path
     for name, value in (("{person_id}", "0000000001"), ("{household_id}", "0000000001"), ("{request_id}", "1"),
-                        ("{approval_id}", "1"), ("{correction_id}", "1")):
+                        ("{approval_id}", "1"), ("{correction_id}", "1"), ("{reception_id}", "1"), ("{step_no}", "1"),
+                        ("{handoff_id}", "1")):
         path = path.replace(name, value)
     method = sorted(route.methods)[0]
     params = {"kana": "サ"} if route.name == "search" else None
@@ -85,6 +86,13 @@ def test_every_route_as_every_role(api):
         "provision_disclose": {"teikyo"},
         "provision_approval_approve": {"chief"},
         "provision_log": {"chief", "teikyo"},
+        # the 総合窓口 (CTR-2): the counter's receptions, and another section's system for its hand-offs
+        "reception_open": {"clerk", "bango"},
+        "reception_queue": {"clerk", "bango"},
+        "reception_reopen": {"clerk", "bango"},
+        "reception_guidance": {"clerk", "bango"},
+        "handoff_list": {"renkei"},
+        "handoff_acknowledge": {"renkei"},
     }
     by_name = {r.name: r for r in routes}
     for name, allowed_users in expected.items():

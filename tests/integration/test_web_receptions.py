@@ -175,3 +175,33 @@ def test_the_inquiry_is_masked_refused_without_the_right_and_logged(api):
     assert f"/ui/inquiry?person_id={pid}" in person_page and f"/ui/receptions/new?person_id={pid}" in person_page
     assert "/ui/inquiry?person_id=" not in viewer.get(f"/ui/persons/{pid}").text
     assert f"/ui/receptions/new?household_id={hid}" in clerk.get(f"/ui/households/{hid}").text
+
+
+def test_a_closed_reception_is_reopened_from_its_page_with_a_reason(api):
+    """The reopen button (CTR-2): shown only on a closed reception; without a reason it is refused at the
+    reason's field; on the page's revision it reopens the reception, whose history shows the reason; a page
+    shown before the reopening is refused (409) with the reception as it is now."""
+    pid, _ = resident(api)
+    b = browser(api)
+    enrol(b, api)
+    token = web_login(b, api, "clerk")
+    url = b.post("/ui/receptions", data={"csrf_token": token, "event": "household", "filed_by": "self",
+                                         "person_ids": pid}).headers["location"]
+    page = b.get(url).text
+    assert "受付を再開する" not in page and f'action="{url}/reopen"' not in page
+    for n in re.findall(r'<tr id="step-(\d+)" class="open-step"', page):
+        assert b.post(f"{url}/steps/{n}", data={"csrf_token": token, "revision": revision(b.get(url).text),
+                                                "status": "not_needed"}).status_code == 303
+    assert b.post(f"{url}/close", data={"csrf_token": token, "revision": revision(b.get(url).text)}).status_code == 303
+    closed = b.get(url).text
+    assert "に終了しました" in closed and f'action="{url}/reopen"' in closed and "受付を再開する" in closed
+    refused = b.post(f"{url}/reopen", data={"csrf_token": token, "revision": revision(closed), "reason": ""})
+    assert refused.status_code == 422 and 'href="#f-reason"' in refused.text and "再開の理由を" in refused.text
+    r = b.post(f"{url}/reopen", data={"csrf_token": token, "revision": revision(closed), "reason": "住民票の写しに再来庁"})
+    assert r.status_code == 303 and r.headers["location"] == url
+    page = b.get(url).text
+    assert "受付中" in page and "受付を再開する" not in page and f'action="{url}/close"' in page
+    assert "受付の再開: 住民票の写しに再来庁（clerk）" in page
+    stale = b.post(f"{url}/reopen", data={"csrf_token": token, "revision": revision(closed), "reason": "二度目"})
+    assert stale.status_code == 409 and "終了していません" in stale.text  # it is open again now
+    assert [e["detail"]["reason"] for e in api.audit("reception.reopen")] == ["住民票の写しに再来庁"]

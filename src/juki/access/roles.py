@@ -48,6 +48,7 @@ PROVISION_LOG_READ = "provision.log.read"  # the provision log (PRF-6)
 # the 総合窓口 (CTR-2; juki.services.life_events)
 RECEPTION_MANAGE = "reception.manage"  # 総合受付: open a reception, update its steps, print the 案内文書, close it
 INQUIRY_READ = "inquiry.read"  # 総合照会: one person's record, household, 届出, 受付, 交付履歴, 印鑑登録, ワンストップ
+RECEPTION_HANDOFF = "reception.handoff"  # 庁内連携: pull and acknowledge the 総合受付's hand-offs of one's own section
 
 PERMISSIONS: frozenset[str] = frozenset(
     {
@@ -78,6 +79,7 @@ PERMISSIONS: frozenset[str] = frozenset(
         PROVISION_LOG_READ,
         RECEPTION_MANAGE,
         INQUIRY_READ,
+        RECEPTION_HANDOFF,
     }
 )
 
@@ -98,6 +100,7 @@ SYSTEM_ADMIN = "system_admin"
 BUSINESS_OWNER = "business_owner"
 SUPPORT_OFFICER = "support_officer"
 PROVISION_OFFICER = "provision_officer"
+SECTION_LIAISON = "section_liaison"
 
 ROLE_PERMISSIONS: MappingProxyType[str, frozenset[str]] = MappingProxyType(
     {
@@ -125,6 +128,9 @@ ROLE_PERMISSIONS: MappingProxyType[str, frozenset[str]] = MappingProxyType(
         # the prefecture's 本人確認情報 provision (PRF-5..PRF-7): provides for configured uses only, keeps the
         # configuration and the 開示; a large batch needs the approver's prior approval
         PROVISION_OFFICER: frozenset({PROVISION_PROVIDE, PROVISION_MANAGE, PROVISION_DISCLOSE, PROVISION_LOG_READ}),
+        # the integration account of another section's system (国保, 年金, 介護, 児童手当 …; CTR-2 庁内連携):
+        # pulls and acknowledges the 総合受付's hand-offs of the section its right is granted in, nothing else
+        SECTION_LIAISON: frozenset({RECEPTION_HANDOFF}),
     }
 )
 
@@ -141,6 +147,7 @@ ROLE_NAMES_JA: MappingProxyType[str, str] = MappingProxyType(
         BUSINESS_OWNER: "業務主管課(権限承認者)",
         SUPPORT_OFFICER: "支援措置担当",
         PROVISION_OFFICER: "本人確認情報提供担当",
+        SECTION_LIAISON: "庁内連携（他課システム）",
     }
 )
 

@@ -126,7 +126,8 @@ def _change_schema(kind: ChangeKind) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}, "x-defs": defs}
 
 
-FEATURES: tuple[str, ...] = ("verification", "certificates", "seals", "kiosk", "onestop", "web", "jukinet", "provision")
+FEATURES: tuple[str, ...] = ("verification", "certificates", "seals", "kiosk", "onestop", "receptions", "web", "jukinet",
+                             "provision")
 """Modules under ``juki.api`` that each add a feature's routes: ``RULES`` and ``router(reg)`` (see
 :mod:`juki.api.common`)."""
 

@@ -234,7 +234,7 @@ def parser() -> argparse.ArgumentParser:
     from juki.cli.issuance import register_issuance_commands
     from juki.cli.net import register_net_commands
     from juki.cli.pki import register_pki_commands
-    from juki.cli.retention import register_retention_commands
+    from juki.cli.retention import register_reception_retention_commands, register_retention_commands
 
     register_access_commands(sub)
     register_audit_commands(sub)
@@ -242,6 +242,7 @@ def parser() -> argparse.ArgumentParser:
     register_issuance_commands(sub)
     register_pki_commands(sub)
     register_retention_commands(sub)
+    register_reception_retention_commands(sub)
     from juki.cli.netsvc import register_netsvc_commands
 
     register_netsvc_commands(register_net_commands(sub))

@@ -27,7 +27,16 @@ Rules (each refusal names its field and the rule ``CTR-2/...``):
   or a 代理人 (:class:`~juki.domain.intake.FiledBy`), and a 代理人 is named;
 * a step's status changes (:func:`check_status_change`); a 届出 or certificate is linked only to a step
   of its kind (:func:`check_request_link`, :func:`check_certificate_link`);
-* a reception closes only when every step is 完了 or 不要 (:func:`check_close`).
+* a reception closes only when every step is 完了 or 不要 (:func:`check_close`);
+* a closed reception is **reopened** (受付の再開) with a reason (:func:`check_reopen`), e.g. when the resident
+  comes back for a procedure that was marked 不要 or a 届出 that must be entered again.
+
+**庁内連携 hand-offs** (「総合窓口においてワンストップサービスを実施するための国民健康保険や福祉業務等との資格情報を
+連携」, 000 システム5 3): a procedure handled by another section (:attr:`Procedure.section`: 国保・年金・後期高齢者医療
+at 保険年金課, 介護保険 at 介護保険課, 児童手当 and 子ども医療 at こども家庭課, the school at 教育委員会学事課) is
+handed off to that section's system when its step is created; the system pulls its section's pending
+hand-offs and acknowledges each (which completes the step).  A hand-off's status is derived
+(:func:`handoff_status`).
 
 Standard library only.
 """
@@ -130,6 +139,13 @@ class Procedure:
     note: str = ""
     change_kinds: tuple[ChangeKind, ...] = ()  # REGISTER: the 届出 that complete it
     certificate_kinds: tuple[CertificateKind, ...] = ()  # CERTIFICATE: the certificates that complete it
+    section: str = ""
+    """庁内連携先: the other section (課) whose system is handed this procedure off (``""``: the 総合窓口's own)."""
+
+    @property
+    def handed_off(self) -> bool:
+        """Whether a step of this procedure is handed off to another section's system (庁内連携)."""
+        return bool(self.section)
 
 
 # 窓口 (the sections of a ward office's 総合窓口; a municipality renames them in one place)
@@ -143,6 +159,13 @@ ELDERLY_DESK = "保険年金課 後期高齢者医療窓口"
 CARE_DESK = "介護保険課"
 CHILD_DESK = "こども家庭課"
 SCHOOL_DESK = "教育委員会 学事課"
+
+# 庁内連携先 (the sections whose systems pull their hand-offs; a section is what a staff account's rights
+# are granted in, so the integration account of 保険年金課 is a staff account of the section 保険年金課)
+INSURANCE_SECTION = "保険年金課"  # 国民健康保険・国民年金・後期高齢者医療
+CARE_SECTION = "介護保険課"
+CHILD_SECTION = "こども家庭課"
+SCHOOL_SECTION = "教育委員会学事課"
 
 ID_DOCUMENT = "本人確認書類（マイナンバーカード・運転免許証など）"
 MY_NUMBER_CARDS = "世帯全員分のマイナンバーカード（お持ちの方）"
@@ -186,29 +209,34 @@ PROCEDURES: dict[str, Procedure] = {p.code: p for p in (
               ("マイナンバーカード", "カードの暗証番号（数字4桁）"), "氏名が変わりマイナンバーカードをお持ちの方"),
     Procedure("health_insurance", "国民健康保険（加入・脱退・変更）", StepKind.RELATED, INSURANCE_DESK,
               (ID_DOCUMENT, "資格確認書など国民健康保険の資格がわかるもの", "勤務先の健康保険の資格情報（脱退のとき）"),
-              "国民健康保険に加入する方・加入している方"),
+              "国民健康保険に加入する方・加入している方", section=INSURANCE_SECTION),
     Procedure("pension", "国民年金（資格取得・種別変更・氏名変更）", StepKind.RELATED, PENSION_DESK,
-              ("基礎年金番号通知書または年金手帳", ID_DOCUMENT), "20歳以上60歳未満で、会社員・公務員とその扶養の配偶者でない方"),
+              ("基礎年金番号通知書または年金手帳", ID_DOCUMENT), "20歳以上60歳未満で、会社員・公務員とその扶養の配偶者でない方",
+              section=INSURANCE_SECTION),
     Procedure("elderly_medical", "後期高齢者医療（資格・住所変更）", StepKind.RELATED, ELDERLY_DESK,
-              ("資格確認書", "負担区分等証明書（転入のとき）"), "75歳以上の方"),
+              ("資格確認書", "負担区分等証明書（転入のとき）"), "75歳以上の方", section=INSURANCE_SECTION),
     Procedure("care_insurance", "介護保険（資格取得・喪失・住所変更）", StepKind.RELATED, CARE_DESK,
-              ("介護保険被保険者証", "受給資格証明書（要介護認定を受けている方の転入）"), "65歳以上の方・要介護認定を受けている方"),
+              ("介護保険被保険者証", "受給資格証明書（要介護認定を受けている方の転入）"), "65歳以上の方・要介護認定を受けている方",
+              section=CARE_SECTION),
     Procedure("child_allowance", "児童手当（認定請求・住所変更・消滅）", StepKind.RELATED, CHILD_DESK,
               ("請求者の健康保険の資格情報", "請求者名義の預金通帳", ID_DOCUMENT), "高校生年代までの子を養育している方",
-              "手続きが遅れると手当を受けられない月があります（15日特例）"),
+              "手続きが遅れると手当を受けられない月があります（15日特例）", section=CHILD_SECTION),
     Procedure("child_medical", "子ども医療費助成", StepKind.RELATED, CHILD_DESK,
-              ("子の健康保険の資格情報", "保護者の" + ID_DOCUMENT), "高校生年代までの子"),
+              ("子の健康保険の資格情報", "保護者の" + ID_DOCUMENT), "高校生年代までの子",
+              section=CHILD_SECTION),
     Procedure("single_parent", "児童扶養手当・ひとり親家庭等医療費助成", StepKind.RELATED, CHILD_DESK,
-              ("戸籍謄本", "請求者名義の預金通帳", ID_DOCUMENT), "ひとり親となり子を養育している方"),
+              ("戸籍謄本", "請求者名義の預金通帳", ID_DOCUMENT), "ひとり親となり子を養育している方", section=CHILD_SECTION),
     Procedure("school", "小・中学校の転校・入学", StepKind.RELATED, SCHOOL_DESK,
-              ("在学証明書", "教科書給与証明書"), "小・中学生の子がいる方"),
+              ("在学証明書", "教科書給与証明書"), "小・中学生の子がいる方", section=SCHOOL_SECTION),
     Procedure("seal_registration", "印鑑登録（登録・変更）", StepKind.RELATED, CERTIFICATE_DESK,
               ("登録する印鑑", "写真付きの本人確認書類"), "印鑑登録をする方",
               "転出・死亡のときは届出により自動で廃止されます"),
     Procedure("funeral_benefit", "葬祭費の支給申請", StepKind.RELATED, INSURANCE_DESK,
-              ("葬儀の領収書または会葬礼状", "喪主名義の預金通帳"), "国民健康保険・後期高齢者医療の加入者が亡くなったとき"),
+              ("葬儀の領収書または会葬礼状", "喪主名義の預金通帳"), "国民健康保険・後期高齢者医療の加入者が亡くなったとき",
+              section=INSURANCE_SECTION),
     Procedure("pension_death", "年金の受給停止・未支給年金の請求", StepKind.RELATED, PENSION_DESK,
-              ("年金証書", "亡くなったことがわかる書類"), "年金を受け取っていた方が亡くなったとき"),
+              ("年金証書", "亡くなったことがわかる書類"), "年金を受け取っていた方が亡くなったとき",
+              section=INSURANCE_SECTION),
 )}
 
 CHECKLISTS: dict[LifeEvent, tuple[str, ...]] = {
@@ -399,6 +427,83 @@ def check_close(steps: Sequence[StepState]) -> Problems:
                          f"{s.procedure.name}が{status_label(s.status, linked=s.linked)}です。完了または不要にしてから受付を終了してください。",
                          f"{s.procedure.code} is {s.status.value}: mark it done or not needed before closing.")
     return problems
+
+
+MAX_REASON = 500
+
+
+def check_reopen(closed: bool, reason: str) -> Problems:
+    """Whether a reception may be reopened (受付の再開): only a closed one, and only with a reason (1-500
+    characters), which is kept in its history."""
+    problems = Problems()
+    if not closed:
+        problems.add("reception", "CTR-2/reopen", "この受付は終了していません（再開できるのは終了した受付だけです）。",
+                     "The reception is not closed; only a closed reception is reopened.")
+    text = reason.strip()
+    if not text or len(text) > MAX_REASON:
+        problems.add("reason", "CTR-2/reopen", f"再開の理由を1〜{MAX_REASON}文字で入力してください。",
+                     f"Give the reason for reopening (1-{MAX_REASON} characters).")
+    return problems
+
+
+# --- 庁内連携 hand-offs --------------------------------------------------------------------------------
+
+
+class HandoffStatus(StrEnum):
+    """A hand-off's status, derived from its acknowledgement and its step (nothing is updated):
+
+    * ``pending`` (未処理): not acknowledged, and the step is still to do -- in the section's list;
+    * ``acknowledged`` (処理済み): the section's system acknowledged it (which completed the step);
+    * ``withdrawn`` (取下げ): not acknowledged, but the step was settled at the counter (marked 不要, or
+      完了 by hand) -- out of the list until the step is set to be done again."""
+
+    PENDING = "pending"
+    ACKNOWLEDGED = "acknowledged"
+    WITHDRAWN = "withdrawn"
+
+    @property
+    def ja(self) -> str:
+        return {"pending": "未処理", "acknowledged": "処理済み", "withdrawn": "取下げ"}[self.value]
+
+
+def handoff_status(acknowledged: bool, step: StepStatus) -> HandoffStatus:
+    if acknowledged:
+        return HandoffStatus.ACKNOWLEDGED
+    return HandoffStatus.WITHDRAWN if step.finished else HandoffStatus.PENDING
+
+
+def check_acknowledge(section: str, handoff_section: str, status: HandoffStatus, *, note: str = "") -> Problems:
+    """Whether a section's system may acknowledge a hand-off: only its own section's, only a pending one
+    (once), with a note of at most 500 characters.  A hand-off of another section is refused with
+    ``SEC-2/section`` (the caller raises it as Forbidden: it is not this section's to see)."""
+    problems = Problems()
+    if section != handoff_section:
+        problems.add("handoff_id", "SEC-2/section", "他の課への連携です。自課の連携だけを処理できます。",
+                     "This hand-off is for another section; a section acknowledges only its own.")
+        return problems
+    if status is HandoffStatus.ACKNOWLEDGED:
+        problems.add("handoff_id", "CTR-2/handoff", "この連携は処理済みです。", "This hand-off is already acknowledged.")
+    elif status is HandoffStatus.WITHDRAWN:
+        problems.add("handoff_id", "CTR-2/handoff", "この連携は窓口で完了または不要とされ、取り下げられています。",
+                     "This hand-off was withdrawn: the counter settled its step (done or not needed).")
+    if len(note) > MAX_NOTE:
+        problems.add("note", "CTR-2/handoff", f"備考は{MAX_NOTE}文字までです。", f"A note is at most {MAX_NOTE} characters.")
+    return problems
+
+
+# --- retention (文書の保存期間) --------------------------------------------------------------------------
+
+RECEPTION_RETENTION_YEARS = 5
+"""The default keeping period of a 総合受付 record, counted from its last write (normally its closing).
+The seeds give none for the 総合窓口's 受付記録; 5 years follows Chiba's 公文書管理規則 as the seed cites it
+for the access logs (000 III-7: 「千葉市公文書管理規則に準じ５年間保存」).  A **local decision**: a
+municipality sets its own (``JUKI_RECEPTION_RETENTION_YEARS``)."""
+
+
+def reception_expired(last_write: dt.date, cutoff: dt.date) -> bool:
+    """Whether a reception whose last write (JST day) is ``last_write`` has expired by ``cutoff`` (the
+    newest day that has expired: today minus the keeping period, :func:`juki.domain.retention.years_before`)."""
+    return last_write <= cutoff
 
 
 # --- the guidance letter (案内文書) ----------------------------------------------------------------

@@ -372,7 +372,7 @@ class Node:
             raise RuntimeError("only a municipality or prefecture node has a register")
         from juki.config import Register, Settings
 
-        mayor = {"mayor": self.config.mayor.strip()} if self.config.mayor.strip() else {}  # else JUKI_MAYOR
+        mayor: dict[str, Any] = {"mayor": self.config.mayor.strip()} if self.config.mayor.strip() else {}  # else JUKI_MAYOR
         reg = Register(Settings(database_url=self.config.database_url, key_file=self.config.keys, lg_code=self.code,
                                 cert_key_file=self.config.cert_key, **mayor))
         reg.clock = self.clock

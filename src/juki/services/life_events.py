@@ -15,8 +15,18 @@ Each operation is one transaction and writes its audit entry in it (SEC-3).  The
   with ``CTR-2/revision`` (409), and the primary key (reception, revision) decides a race on PostgreSQL.
   Links written in a submission's or an issuance's transaction take the next revision whatever it is
   (they do not depend on what a page showed), retrying in a savepoint if another write took it.
-* **Closing** needs every step 完了 or 不要 (``CTR-2/open-steps``, naming each open step); the closing row
-  is the last revision: a closed reception refuses every later write (``CTR-2/closed``).
+* **Closing** needs every step 完了 or 不要 (``CTR-2/open-steps``, naming each open step); after the closing
+  row a closed reception refuses every later write (``CTR-2/closed``) but one:
+* **Reopening** (:meth:`ReceptionService.reopen`, 受付の再開): a closed reception, with a reason, on the
+  revision the clerk saw; the ``reopen`` row makes it open again (its steps as they were).
+* **庁内連携 hand-offs.** A step of a procedure handled by another section (:attr:`Procedure.section`) gets a
+  ``reception_handoffs`` row in the transaction that creates the step (opening, a step added).  That
+  section's system, logged in as a staff account of the section holding ``reception.handoff``, pulls its
+  pending hand-offs (:meth:`ReceptionService.handoffs`: only its own section's, no 個人番号, audited as a
+  read of the persons named) and acknowledges each (:meth:`ReceptionService.acknowledge`): one
+  ``reception_handoff_acks`` row (once: the primary key) and a ``handoff`` revision completing the step.
+  A hand-off's status is derived (:func:`~juki.domain.life_events.handoff_status`): a step marked 不要 (or
+  完了) at the counter withdraws it.
 
 Reads for a user (:meth:`get`, :meth:`queue`, :meth:`guidance`) are audited with the registered persons
 they show (``reception.read``, ``reception.guidance``: read actions for the bulk-read alert).
@@ -37,6 +47,8 @@ from juki.access import policy
 from juki.access.model import Principal
 from juki.adapters.db.engine import read_only
 from juki.adapters.db.reception_tables import (
+    reception_handoff_acks,
+    reception_handoffs,
     reception_persons,
     reception_steps,
     reception_updates,
@@ -45,25 +57,29 @@ from juki.adapters.db.reception_tables import (
 from juki.adapters.db.schema import change_decisions, person_versions, persons
 from juki.clock import JST, Clock, jst_date
 from juki.domain.certificates import CertificateKind
-from juki.domain.errors import Conflict, InvalidInput, NotFound, Problem, Problems, RuleViolation
+from juki.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, Problems, RuleViolation
 from juki.domain.events import ChangeKind
 from juki.domain.intake import FiledBy
 from juki.domain.life_events import (
     PROCEDURES,
     GuidanceLetter,
+    HandoffStatus,
     LifeEvent,
     Opening,
     Procedure,
     StepKind,
     StepState,
     StepStatus,
+    check_acknowledge,
     check_certificate_link,
     check_close,
     check_opening,
+    check_reopen,
     check_request_link,
     check_status_change,
     checklist,
     guidance_letter,
+    handoff_status,
     number_text,
     procedure,
     status_label,
@@ -72,10 +88,26 @@ from juki.domain.life_events import (
 from juki.services.reading import ReadService
 
 MANAGE = "reception.manage"
+HANDOFF = "reception.handoff"
 RETRIES = 5
+STEP_ACTIONS = ("open", "status", "request", "certificate", "add_step", "handoff")
+"""The actions whose row records a step's status."""
 
 ACTION_JA = {"open": "受付", "status": "状況の変更", "request": "届出の入力", "certificate": "証明書の交付",
-             "add_step": "手続の追加", "close": "受付の終了"}
+             "add_step": "手続の追加", "close": "受付の終了", "reopen": "受付の再開", "handoff": "庁内連携の処理済み"}
+
+
+@dataclass(frozen=True)
+class HandoffView:
+    """A step's 庁内連携 hand-off as it stands."""
+
+    handoff_id: int
+    section: str
+    status: HandoffStatus
+    created_at: dt.datetime
+    acknowledged_by: str | None = None
+    acknowledged_at: dt.datetime | None = None
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -102,6 +134,7 @@ class StepView:
     note: str
     updated_by: str
     updated_at: dt.datetime
+    handoff: HandoffView | None = None
 
     @property
     def state(self) -> StepState:
@@ -194,6 +227,7 @@ def load(conn: Connection, reception_ids: Sequence[int]) -> dict[int, Reception]
     people: dict[int, list[Any]] = {}
     steps: dict[int, list[Any]] = {}
     updates: dict[int, list[Any]] = {}
+    handoffs: dict[tuple[int, int], Any] = {}
     for chunk in _chunks(ids):
         for r in conn.execute(sa.select(receptions).where(receptions.c.reception_id.in_(chunk))):
             heads[r.reception_id] = r
@@ -206,6 +240,13 @@ def load(conn: Connection, reception_ids: Sequence[int]) -> dict[int, Reception]
         for r in conn.execute(sa.select(reception_updates).where(reception_updates.c.reception_id.in_(chunk))
                               .order_by(reception_updates.c.reception_id, reception_updates.c.revision)):
             updates.setdefault(r.reception_id, []).append(r)
+        for r in conn.execute(sa.select(reception_handoffs, reception_handoff_acks.c.by_user.label("ack_by"),
+                                        reception_handoff_acks.c.at.label("ack_at"),
+                                        reception_handoff_acks.c.note.label("ack_note"))
+                              .outerjoin(reception_handoff_acks,
+                                         reception_handoff_acks.c.handoff_id == reception_handoffs.c.handoff_id)
+                              .where(reception_handoffs.c.reception_id.in_(chunk))):
+            handoffs[(r.reception_id, r.step_no)] = r
     request_ids = sorted({u.request_id for us in updates.values() for u in us if u.request_id is not None})
     decisions: dict[int, tuple[str, int | None]] = {}
     for chunk in _chunks(request_ids):
@@ -239,12 +280,14 @@ def load(conn: Connection, reception_ids: Sequence[int]) -> dict[int, Reception]
         certificates: dict[int, list[str]] = {}
         closed = None
         for u in us:
-            if u.step_no is not None and u.action in ("open", "status", "request", "certificate", "add_step"):
+            if u.step_no is not None and u.action in STEP_ACTIONS:
                 latest[u.step_no] = u
             if u.certificate_id is not None and u.step_no is not None:
                 certificates.setdefault(u.step_no, []).append(u.certificate_id)
             if u.action == "close":
                 closed = u
+            elif u.action == "reopen":
+                closed = None
         views = []
         for s in steps.get(rid, []):
             proc = procedure(s.procedure)
@@ -254,10 +297,14 @@ def load(conn: Connection, reception_ids: Sequence[int]) -> dict[int, Reception]
             linked = request_id is not None
             decision = decisions.get(request_id, (None, None))[0] if request_id is not None else None
             status = step_status(recorded, decision, linked=linked)
+            h = handoffs.get((rid, s.step_no))
+            handoff = None if h is None else HandoffView(
+                h.handoff_id, h.section, handoff_status(h.ack_at is not None, status), h.created_at, h.ack_by,
+                h.ack_at, h.ack_note or "")
             views.append(StepView(s.step_no, proc, status, status_label(status, linked=linked), linked, request_id,
                                   tuple(certificates.get(s.step_no, ())), last.note if last is not None else "",
                                   last.by_user if last is not None else head.opened_by,
-                                  last.at if last is not None else head.opened_at))
+                                  last.at if last is not None else head.opened_at, handoff))
         names = {s.step_no: procedure(s.procedure).name for s in steps.get(rid, [])}
         history = tuple(HistoryRow(u.revision, u.action, ACTION_JA.get(u.action, u.action), u.step_no,
                                    names.get(u.step_no, "") if u.step_no is not None else "",
@@ -305,6 +352,10 @@ def _closed(r: Reception) -> Conflict:
                             f"Reception {r.reception_id} is closed."))
 
 
+def _not_closed(r: Reception) -> Conflict:
+    return Conflict(check_reopen(False, "-").items)
+
+
 def _stale(r: Reception, seen: int) -> Conflict:
     return Conflict(Problem(
         "revision", "CTR-2/revision",
@@ -344,9 +395,10 @@ class ReceptionService:
                 status: StepStatus | None = None, request_id: int | None = None, certificate_id: str | None = None,
                 note: str = "", expected: int | None) -> int:
         """Write the reception's next revision.  ``expected``: the revision the clerk saw (a stale one is
-        refused); None for a link made in another write's transaction (it retries on a race instead)."""
-        if not r.is_open:
-            raise _closed(r)
+        refused); None for a link made in another write's transaction (it retries on a race instead).  Only a
+        ``reopen`` is written on a closed reception."""
+        if r.is_open == (action == "reopen"):
+            raise _closed(r) if action != "reopen" else _not_closed(r)
         if expected is not None and expected != r.revision:
             raise _stale(r, expected)
         values = {"reception_id": r.reception_id, "action": action, "step_no": step_no,
@@ -372,6 +424,15 @@ class ReceptionService:
                     raise _closed(current) from None
         raise Conflict(Problem("reception", "CTR-2/revision", "受付が同時に更新されています。もう一度操作してください。",
                                "The reception is being updated by others; try again."))
+
+    @staticmethod
+    def _hand_off(conn: Connection, reception_id: int, steps: Sequence[tuple[int, Procedure]],
+                  now: dt.datetime) -> None:
+        """The 庁内連携 hand-offs of new steps: one per step of a procedure another section handles."""
+        rows = [{"reception_id": reception_id, "step_no": no, "section": p.section, "procedure": p.code,
+                 "created_at": now} for no, p in steps if p.handed_off]
+        if rows:
+            conn.execute(reception_handoffs.insert(), rows)
 
     # --- opening ---------------------------------------------------------------------------------
 
@@ -412,9 +473,10 @@ class ReceptionService:
                     rows += [{"reception_id": rid, "position": len(ids) + i, "person_id": None, "name": n}
                              for i, n in enumerate(names)]
                     conn.execute(reception_persons.insert(), rows)
+                    steps = list(enumerate(checklist(opening.event), start=1))
                     conn.execute(reception_steps.insert(), [
-                        {"reception_id": rid, "step_no": i + 1, "procedure": p.code}
-                        for i, p in enumerate(checklist(opening.event))])
+                        {"reception_id": rid, "step_no": no, "procedure": p.code} for no, p in steps])
+                    self._hand_off(conn, rid, steps, now)
                     conn.execute(reception_updates.insert().values(
                         reception_id=rid, revision=1, action="open", by_user=principal.user_id,
                         terminal=principal.terminal_id, at=now))
@@ -519,6 +581,7 @@ class ReceptionService:
             rev = self._insert(conn, r, principal, "add_step", step_no=step_no, status=StepStatus.NOT_STARTED,
                                expected=revision)
             conn.execute(reception_steps.insert().values(reception_id=reception_id, step_no=step_no, procedure=code))
+            self._hand_off(conn, reception_id, [(step_no, PROCEDURES[code])], self.clock())
             self._record(conn, principal, "reception.update", r.person_ids, reception_id=reception_id, revision=rev,
                          step=step_no, procedure=code, added=True)
             return self._one(conn, reception_id)
@@ -537,6 +600,115 @@ class ReceptionService:
             self._record(conn, principal, "reception.close", r.person_ids, reception_id=reception_id, revision=rev,
                          steps={s.procedure.code: s.status.value for s in r.steps})
             return self._one(conn, reception_id)
+
+    def reopen(self, principal: Principal, reception_id: int, *, reason: str, revision: int) -> Reception:
+        """Reopen a closed reception (受付の再開), with a reason, on the revision the clerk saw: refused while
+        it is open (``CTR-2/reopen``) and on a stale revision (``CTR-2/revision``)."""
+        policy.require(principal, MANAGE)
+        with self.engine.begin() as conn:
+            r = self._one(conn, reception_id)
+            problems = check_reopen(not r.is_open, reason)
+            if not r.is_open:
+                problems.raise_if_any()
+            elif problems.items[0].field == "reception":
+                raise Conflict(problems.items)
+            if revision != r.revision:
+                raise _stale(r, revision)
+            rev = self._insert(conn, r, principal, "reopen", note=reason.strip(), expected=revision)
+            self._record(conn, principal, "reception.reopen", r.person_ids, reception_id=reception_id, revision=rev,
+                         reason=reason.strip(), closed_by=r.closed_by)
+            return self._one(conn, reception_id)
+
+    # --- 庁内連携 hand-offs (another section's system: reception.handoff) -----------------------------
+
+    def handoffs(self, principal: Principal, *, limit: int = 100) -> list[dict[str, Any]]:
+        """The pending hand-offs of the caller's section (``principal.section``), oldest first: what the
+        section's system needs to take the procedure up -- the reception (number, day, life event), the
+        procedure, and the persons concerned by 宛名番号, 氏名, ふりがな and 生年月日 (no 個人番号, no
+        address; a person under 支援措置 is flagged ``manual_handling``).  Audited as a read of those
+        persons (``reception.handoff.read``)."""
+        policy.require(principal, HANDOFF)
+        h, u, later = reception_handoffs.c, reception_updates.c, reception_updates.alias("later").c
+        latest = (sa.select(sa.func.max(later.revision))  # of the step (correlated with the row below)
+                  .where(later.reception_id == u.reception_id, later.step_no == u.step_no,
+                         later.action.in_(STEP_ACTIONS))
+                  .scalar_subquery())
+        settled = sa.exists().where(u.reception_id == h.reception_id, u.step_no == h.step_no, u.revision == latest,
+                                    u.status.in_((StepStatus.DONE.value, StepStatus.NOT_NEEDED.value)))
+        q = (sa.select(h.handoff_id, h.reception_id, h.step_no)
+             .outerjoin(reception_handoff_acks, reception_handoff_acks.c.handoff_id == h.handoff_id)
+             .where(h.section == principal.section, reception_handoff_acks.c.handoff_id.is_(None), ~settled)
+             .order_by(h.handoff_id).limit(limit))
+        with read_only(self.engine.connect()) as conn:
+            candidates = conn.execute(q).all()
+            found = load(conn, sorted({c.reception_id for c in candidates}))
+            pending: list[tuple[Reception, StepView]] = []
+            for c in candidates:
+                step = found[c.reception_id].step(c.step_no)
+                if step.handoff is not None and step.handoff.status is HandoffStatus.PENDING:  # as derived
+                    pending.append((found[c.reception_id], step))
+            ids = sorted({p.person_id for r, _ in pending for p in (*r.persons, *r.entered) if p.person_id})
+            people: dict[str, Any] = {}
+            for chunk in _chunks(ids):
+                for row in conn.execute(sa.select(persons.c.person_id, persons.c.name, persons.c.name_kana,
+                                                  persons.c.birth_date).where(persons.c.person_id.in_(chunk))):
+                    people[row.person_id] = row
+        protected = self.reads.protected(ids) if ids else set()
+
+        def person(p: ReceptionPerson, entered: bool) -> dict[str, Any]:
+            row = people.get(p.person_id) if p.person_id else None
+            return {"person_id": p.person_id, "name": row.name if row is not None else p.name,
+                    "name_kana": row.name_kana if row is not None else None,
+                    "birth_date": row.birth_date.isoformat() if row is not None else None,
+                    "new_to_register": p.person_id is None, "entered_by_notice": entered,
+                    "manual_handling": p.person_id in protected}
+
+        out = []
+        for r, step in pending:
+            assert step.handoff is not None
+            out.append({
+                "handoff_id": step.handoff.handoff_id, "section": step.handoff.section,
+                "status": step.handoff.status.value, "created_at": step.handoff.created_at.isoformat(),
+                "procedure": step.procedure.code, "procedure_name": step.procedure.name, "desk": step.procedure.desk,
+                "reception_id": r.reception_id, "reception_number": r.number_text, "reception_date": r.day.isoformat(),
+                "event": r.event.value, "event_ja": r.event.ja, "step_no": step.step_no,
+                "persons": [person(p, False) for p in r.persons] + [person(p, True) for p in r.entered]})
+        self.reads.audit(principal, "reception.handoff.read", ids, section=principal.section,
+                         handoffs=[x["handoff_id"] for x in out])
+        return out
+
+    def acknowledge(self, principal: Principal, handoff_id: int, *, note: str = "") -> Reception:
+        """The section's system has taken the hand-off up (処理済み): once, only its own section's, only a
+        pending one.  Completes the step (a ``handoff`` revision, whatever revision the counter is at)."""
+        policy.require(principal, HANDOFF)
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(reception_handoffs).where(reception_handoffs.c.handoff_id == handoff_id)).first()
+            if row is None:
+                raise NotFound(Problem("handoff_id", "CTR-2/handoff", f"連携 {handoff_id} はありません。",
+                                       f"There is no hand-off {handoff_id}."))
+            r = self._one(conn, row.reception_id)
+            step = r.step(row.step_no)
+            assert step.handoff is not None
+            problems = check_acknowledge(principal.section, row.section, step.handoff.status, note=note)
+            if problems and problems.items[0].rule == "SEC-2/section":
+                raise Forbidden(problems.items)
+            if problems and problems.items[0].field == "handoff_id":
+                raise Conflict(problems.items)
+            problems.raise_if_any()
+            rev = self._insert(conn, r, principal, "handoff", step_no=step.step_no, status=StepStatus.DONE,
+                               note=note.strip(), expected=None)
+            try:
+                with conn.begin_nested():
+                    conn.execute(reception_handoff_acks.insert().values(
+                        handoff_id=handoff_id, reception_id=r.reception_id, revision=rev, note=note.strip(),
+                        by_user=principal.user_id, terminal=principal.terminal_id, at=self.clock()))
+            except IntegrityError:  # acknowledged at the same moment by another call (PostgreSQL)
+                raise Conflict(Problem("handoff_id", "CTR-2/handoff", "この連携は処理済みです。",
+                                       "This hand-off is already acknowledged.")) from None
+            self._record(conn, principal, "reception.handoff.acknowledge", r.person_ids, reception_id=r.reception_id,
+                         revision=rev, handoff_id=handoff_id, step=step.step_no, procedure=step.procedure.code,
+                         section=row.section)
+            return self._one(conn, r.reception_id)
 
     # --- links (written in the 届出's or the certificate's own transaction) ----------------------
 

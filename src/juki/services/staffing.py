@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from juki.access.rights import approve_right, bootstrap_owner, request_right
 from juki.config import Register
+from juki.domain.life_events import INSURANCE_SECTION
 
 SECTION = "市民課"
 
@@ -24,6 +25,8 @@ DEMO_STAFF: tuple[tuple[str, str, str, str], ...] = (
     ("auditor", "監査　四郎", "*", "auditor"),
     ("admin", "管理　五郎", "*", "system_admin"),
     ("teikyo", "提供　六子", SECTION, "provision_officer"),  # the prefecture's 本人確認情報提供担当 (PRF-5..7)
+    # the 国保・年金 system's integration account: pulls 保険年金課's 総合受付 hand-offs (CTR-2 庁内連携)
+    ("renkei", "保険年金課　連携", INSURANCE_SECTION, "section_liaison"),
 )
 DEMO_TERMINALS = (("T001", "窓口端末1"), ("T002", "窓口端末2"))
 

@@ -8,7 +8,8 @@
   its step (the form carries ``reception`` and ``step``, and the submission links the request to the step
   in its own transaction, :meth:`~juki.services.life_events.ReceptionService.request_link`), each
   certificate issued from its step (the same for the issuance), the other procedures' status set by the
-  clerk, a procedure added, the 案内文書 printed, the reception closed.  Every write carries the revision
+  clerk, a procedure added, the 案内文書 printed, the reception closed (and a closed one reopened with a
+  reason); a step handed off to another section shows its 庁内連携 status.  Every write carries the revision
   the page showed (``revision``); a stale one is refused with the reception shown again as it is now;
 * ``/ui/receptions/{id}/guidance`` -- the 案内文書 as a PDF to print (:mod:`juki.adapters.pdf.guidance`);
 * ``/ui/inquiry`` -- the 総合照会 (:class:`~juki.services.inquiry.InquiryService`).
@@ -48,6 +49,7 @@ RULES: dict[str, Rule] = {
     "web_reception_step": "reception.manage",
     "web_reception_add_step": "reception.manage",
     "web_reception_close": "reception.manage",
+    "web_reception_reopen": "reception.manage",
     "web_reception_guidance": "reception.manage",
     "web_inquiry": "inquiry.read",
 }
@@ -137,6 +139,8 @@ def step_problem_views(r: Reception, problems: tuple[Problem, ...]) -> list[dict
             anchor, label = f"step-{no}", names.get(no, label)
         elif p.field == "procedure":
             anchor, label = "f-procedure", "手続の追加"
+        elif p.field == "reason":
+            anchor, label = "f-reason", "再開の理由"
         views.append({"anchor": anchor, "label": label, "ja": p.ja, "en": p.en, "rule": p.rule})
     return views
 
@@ -249,6 +253,13 @@ def add_routes(r: APIRouter, reg: Register) -> None:
         form = await request.form()
         return write(request, principal, reception_id, lambda: reg.receptions.close(
             principal, reception_id, revision=_int(form.get("revision"))))
+
+    @r.post("/receptions/{reception_id}/reopen", name="web_reception_reopen")
+    async def reopen(request: Request, reception_id: int, principal: Principal_ = None) -> Response:
+        assert principal is not None
+        form = await request.form()
+        return write(request, principal, reception_id, lambda: reg.receptions.reopen(
+            principal, reception_id, reason=str(form.get("reason") or ""), revision=_int(form.get("revision"))))
 
     @r.get("/receptions/{reception_id}/guidance", name="web_reception_guidance")
     def guidance(reception_id: int, principal: Principal_ = None) -> Response:

@@ -1,0 +1,267 @@
+"""Retention of the 総合受付 records (CTR-2, 文書の保存期間): list and count → approval by a second person →
+delete, every step in the audit log -- the register's purge (:mod:`juki.services.retention`, REG-R5)
+applied to the reception tables.
+
+The period (:data:`juki.domain.life_events.RECEPTION_RETENTION_YEARS`, default 5 years; the setting
+``JUKI_RECEPTION_RETENTION_YEARS``) is a local decision: the seeds give none for the 総合窓口's records.  It
+runs from a reception's **last write** (its closing, normally; a reopening or any later write restarts
+it): a reception whose latest revision was written (JST day) on or before the cutoff has expired.
+
+1. :meth:`ReceptionRetention.plan` lists the expired receptions (nothing is written);
+2. :meth:`~ReceptionRetention.request` records that list with each reception's latest revision
+   (``reception_purge_items``);
+3. :meth:`~ReceptionRetention.approve`: someone other than the requester (SEC-3 four-eyes; the refusal is
+   itself logged);
+4. :meth:`~ReceptionRetention.execute`, in one transaction: re-checks the approval and that no listed
+   reception was written since (a new revision stops the whole purge: request again); writes the marker
+   the tables' guard requires; deletes the receptions with their persons, steps, history and hand-offs;
+   removes the marker; records the ``execute`` step and a ``reception.purge`` audit entry naming the
+   registered persons the deleted receptions named.
+
+What stays: the audit log's entries about the receptions (their own retention, NET-11); the 届出 and
+certificates a reception linked (the register's and the issuance log's own records).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from juki.adapters.db.reception_tables import (
+    reception_handoff_acks,
+    reception_handoffs,
+    reception_persons,
+    reception_purge_active,
+    reception_purge_items,
+    reception_purges,
+    reception_steps,
+    reception_updates,
+    receptions,
+)
+from juki.audit.log import AuditLog
+from juki.clock import jst_date, utcnow
+from juki.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem
+from juki.domain.life_events import RECEPTION_RETENTION_YEARS, reception_expired
+from juki.domain.retention import years_before
+
+RULE = "CTR-2/retention"
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Expired:
+    """One expired reception: its latest revision and the JST day it was written."""
+
+    reception_id: int
+    revision: int
+    last_write: dt.date
+
+
+@dataclass(frozen=True)
+class Plan:
+    cutoff: dt.date
+    items: tuple[Expired, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.items)
+
+
+@dataclass(frozen=True)
+class Purge:
+    """A purge request and where it stands: ``requested`` → ``approved`` → ``executed``."""
+
+    request_id: int
+    cutoff: dt.date
+    reception_count: int
+    requested_by: str
+    status: str
+
+
+def _latest(conn: Connection, only: Iterable[int] | None = None) -> list[tuple[int, int, dt.datetime]]:
+    """(reception, latest revision, when it was written) of every reception, or of ``only``."""
+    u = reception_updates.c
+    latest = sa.select(u.reception_id, sa.func.max(u.revision).label("revision")).group_by(u.reception_id)
+    if only is not None:
+        ids = sorted(set(only))
+        if not ids:
+            return []
+        out: list[tuple[int, int, dt.datetime]] = []
+        for i in range(0, len(ids), CHUNK):
+            out += _latest_of(conn, latest.where(u.reception_id.in_(ids[i:i + CHUNK])))
+        return out
+    return _latest_of(conn, latest)
+
+
+def _latest_of(conn: Connection, latest: Any) -> list[tuple[int, int, dt.datetime]]:
+    sub = latest.subquery()
+    u = reception_updates.c
+    q = (sa.select(u.reception_id, u.revision, u.at)
+         .join(sub, sa.and_(sub.c.reception_id == u.reception_id, sub.c.revision == u.revision))
+         .order_by(u.reception_id))
+    return [(int(r.reception_id), int(r.revision), r.at) for r in conn.execute(q)]
+
+
+def _expired(conn: Connection, cutoff: dt.date, only: Iterable[int] | None = None) -> list[Expired]:
+    return [Expired(rid, rev, jst_date(at)) for rid, rev, at in _latest(conn, only)
+            if reception_expired(jst_date(at), cutoff)]
+
+
+class ReceptionRetention:
+    """The four-eyes purge of :mod:`this module <juki.services.reception_retention>`."""
+
+    def __init__(self, engine: Engine, *, audit: AuditLog | None = None,
+                 clock: Callable[[], dt.datetime] = utcnow, years: int = RECEPTION_RETENTION_YEARS) -> None:
+        if years < 1:
+            raise ValueError("the keeping period of the 総合受付 records is at least 1 year")
+        self.engine = engine
+        self.audit = audit or AuditLog(clock=clock)
+        self.clock = clock
+        self.years = years
+
+    def cutoff(self, today: dt.date | None = None) -> dt.date:
+        """The newest day of a last write that has expired on ``today`` (JST today by default)."""
+        return years_before(today or jst_date(self.clock()), self.years)
+
+    def plan(self, today: dt.date | None = None) -> Plan:
+        cutoff = self.cutoff(today)
+        with self.engine.connect() as conn:
+            return Plan(cutoff, tuple(_expired(conn, cutoff)))
+
+    # -- the steps ----------------------------------------------------------------------------------
+
+    def request(self, actor: str, *, terminal: str = "", reason: str = "", today: dt.date | None = None) -> Purge:
+        """Record today's list for approval.  Refuses when nothing has expired."""
+        now = self.clock()
+        cutoff = self.cutoff(today)
+        with self.engine.begin() as conn:
+            items = _expired(conn, cutoff)
+            if not items:
+                raise InvalidInput(Problem(
+                    "today", RULE, f"保存期間（{self.years} 年）を過ぎた総合受付の記録はありません（最終更新 {cutoff.isoformat()} 以前なし）。",
+                    f"No reception is past its keeping period ({self.years} years): none last written on or before "
+                    f"{cutoff.isoformat()}."))
+            inserted = conn.execute(reception_purges.insert().values(
+                request_id=None, step="request", cutoff=cutoff, years=self.years, reception_count=len(items),
+                actor=actor, terminal=terminal, at=now, reason=reason))
+            assert inserted.inserted_primary_key is not None
+            rid = int(inserted.inserted_primary_key[0])
+            conn.execute(reception_purge_items.insert(), [
+                {"request_id": rid, "reception_id": i.reception_id, "revision": i.revision} for i in items])
+            self.audit.record(conn, user_id=actor, terminal=terminal, action="reception.purge.request", at=now,
+                              detail={"request_id": rid, "cutoff": cutoff.isoformat(), "years": self.years,
+                                      "receptions": len(items)})
+        return Purge(rid, cutoff, len(items), actor, "requested")
+
+    def approve(self, request_id: int, actor: str, *, terminal: str = "") -> Purge:
+        """Approve a request: not by its requester (the refusal is logged), and only once."""
+        now = self.clock()
+        denied: Forbidden | None = None
+        with self.engine.begin() as conn:
+            req = self._request_row(conn, request_id)
+            if req.actor == actor:
+                self.audit.record(conn, user_id=actor, terminal=terminal, action="access.denied", outcome="denied",
+                                  at=now, detail={"request_id": request_id, "attempt": "reception.purge.approve",
+                                                  "why": "four-eyes"})
+                denied = Forbidden(Problem("actor", "SEC-3/four-eyes",
+                                           "消去を申請した本人は承認できません。別の職員が承認してください。",
+                                           "The requester cannot approve their own purge; another user must approve it."))
+            elif self._step(conn, request_id, "approve") is not None:
+                raise Conflict(Problem("request_id", RULE, f"消去申請 {request_id} は承認済みです。",
+                                       f"Purge request {request_id} is already approved."))
+            else:
+                self._add_step(conn, req, "approve", actor, terminal, now)
+                self.audit.record(conn, user_id=actor, terminal=terminal, action="reception.purge.approve", at=now,
+                                  detail={"request_id": request_id, "receptions": int(req.reception_count)})
+        if denied is not None:
+            raise denied  # after the commit: the denial itself is in the log
+        return self._purge(req, "approved")
+
+    def execute(self, request_id: int, actor: str, *, terminal: str = "") -> Purge:
+        """Delete the approved list (see the module docstring), in one transaction."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            req = self._request_row(conn, request_id)
+            if self._step(conn, request_id, "approve") is None:
+                raise Forbidden(Problem("request_id", "SEC-3/four-eyes", f"消去申請 {request_id} はまだ承認されていません。",
+                                        f"Purge request {request_id} has not been approved."))
+            if self._step(conn, request_id, "execute") is not None:
+                raise Conflict(Problem("request_id", RULE, f"消去申請 {request_id} は実行済みです。",
+                                       f"Purge request {request_id} was already executed."))
+            listed = {int(r.reception_id): int(r.revision) for r in conn.execute(
+                sa.select(reception_purge_items).where(reception_purge_items.c.request_id == request_id))}
+            now_latest = {rid: rev for rid, rev, _at in _latest(conn, listed)}
+            changed = sorted(rid for rid, rev in listed.items() if now_latest.get(rid) != rev)
+            if changed:
+                raise Conflict(Problem(
+                    "request_id", RULE,
+                    f"申請後に更新された受付があります（{len(changed)} 件: {', '.join(map(str, changed[:5]))}）。"
+                    "消去を申請し直してください。",
+                    f"{len(changed)} listed reception(s) were written since the request "
+                    f"({', '.join(map(str, changed[:5]))}); request the purge again."))
+            ids = sorted(listed)
+            subjects: set[str] = set()
+            for i in range(0, len(ids), CHUNK):
+                subjects |= {p for p in conn.execute(sa.select(reception_persons.c.person_id).where(
+                    reception_persons.c.reception_id.in_(ids[i:i + CHUNK]),
+                    reception_persons.c.person_id.is_not(None))).scalars()}
+            conn.execute(reception_purge_active.insert().values(request_id=request_id))
+            for i in range(0, len(ids), CHUNK):
+                chunk = ids[i:i + CHUNK]
+                for table in (reception_handoff_acks, reception_handoffs, reception_updates, reception_steps,
+                              reception_persons, receptions):  # children first (foreign keys)
+                    conn.execute(sa.delete(table).where(table.c.reception_id.in_(chunk)))
+            conn.execute(reception_purge_active.delete().where(reception_purge_active.c.request_id == request_id))
+            conn.execute(reception_purges.insert().values(
+                request_id=request_id, step="execute", cutoff=req.cutoff, years=req.years, reception_count=len(ids),
+                actor=actor, terminal=terminal, at=now, reason=""))
+            self.audit.record(conn, user_id=actor, terminal=terminal, action="reception.purge", at=now,
+                              subject_ids=sorted(subjects),
+                              detail={"request_id": request_id, "cutoff": req.cutoff.isoformat(), "years": req.years,
+                                      "receptions": len(ids), "reception_ids": ids[:1000]})
+        return Purge(request_id, req.cutoff, len(ids), req.actor, "executed")
+
+    def requests(self) -> list[Purge]:
+        """Every request with its status, newest first."""
+        p = reception_purges.c
+        with self.engine.connect() as conn:
+            steps: dict[int, set[str]] = {}
+            for r in conn.execute(sa.select(p.request_id, p.step).where(p.request_id.is_not(None))):
+                steps.setdefault(int(r.request_id), set()).add(r.step)
+            rows = conn.execute(sa.select(reception_purges).where(p.step == "request").order_by(p.id.desc())).all()
+        out = []
+        for r in rows:
+            s = steps.get(int(r.id), set())
+            out.append(self._purge(r, "executed" if "execute" in s else "approved" if "approve" in s else "requested"))
+        return out
+
+    # -- helpers ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _purge(row: Any, status: str) -> Purge:
+        return Purge(int(row.id), row.cutoff, int(row.reception_count), row.actor, status)
+
+    @staticmethod
+    def _request_row(conn: Connection, request_id: int) -> Any:
+        p = reception_purges.c
+        row = conn.execute(sa.select(reception_purges).where(p.id == request_id, p.step == "request")).first()
+        if row is None:
+            raise NotFound(Problem("request_id", RULE, f"消去申請 {request_id} はありません。",
+                                   f"No purge request {request_id}."))
+        return row
+
+    @staticmethod
+    def _step(conn: Connection, request_id: int, step: str) -> Any:
+        p = reception_purges.c
+        return conn.execute(sa.select(p.id).where(p.request_id == request_id, p.step == step)).first()
+
+    @staticmethod
+    def _add_step(conn: Connection, req: Any, step: str, actor: str, terminal: str, now: dt.datetime) -> None:
+        conn.execute(reception_purges.insert().values(
+            request_id=int(req.id), step=step, cutoff=req.cutoff, years=req.years,
+            reception_count=req.reception_count, actor=actor, terminal=terminal, at=now, reason=""))
