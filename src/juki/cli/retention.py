@@ -55,25 +55,32 @@ def cmd_retention(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_retention_commands(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``retention`` and its subcommands to ``juki``'s subparsers."""
-    ret: argparse.ArgumentParser = subparsers.add_parser(
-        "retention", help="保存期間（150年）経過後の消去 / the register's 150-year retention purge (REG-R5)")
+def _purge_commands(subparsers: Any, name: str, help: str, what: str, func: Any) -> argparse.ArgumentParser:
+    """``juki NAME plan|request|approve|execute|list``: the steps of a four-eyes purge
+    (:class:`juki.services.purging.FourEyesPurge`)."""
+    ret: argparse.ArgumentParser = subparsers.add_parser(name, help=help)
     sub = ret.add_subparsers(dest="retention_command", required=True)
     pl = sub.add_parser("plan", help="対象の一覧と件数 / list and count what has expired")
     pl.add_argument("--today", type=_date, default=None, help="基準とする日 / the day to judge on (default: today)")
-    pl.add_argument("--list", action="store_true", help="対象者を一覧表示 / list the persons")
+    pl.add_argument("--list", action="store_true", help=what)
     rq = sub.add_parser("request", help="消去を申請 / request the purge of today's list")
     rq.add_argument("--today", type=_date, default=None)
     rq.add_argument("--reason", default="")
     _actor(rq)
-    for name in ("approve", "execute"):
-        pa = sub.add_parser(name)
+    for step in ("approve", "execute"):
+        pa = sub.add_parser(step)
         pa.add_argument("request_id", type=int)
         _actor(pa)
     sub.add_parser("list", help="申請の一覧 / the requests and their status")
-    ret.set_defaults(func=cmd_retention)
+    ret.set_defaults(func=func)
     return ret
+
+
+def register_retention_commands(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``retention`` and its subcommands to ``juki``'s subparsers."""
+    return _purge_commands(subparsers, "retention",
+                           "保存期間（150年）経過後の消去 / the register's 150-year retention purge (REG-R5)",
+                           "対象者を一覧表示 / list the persons", cmd_retention)
 
 
 def cmd_reception_retention(args: argparse.Namespace) -> int:
@@ -104,21 +111,7 @@ def cmd_reception_retention(args: argparse.Namespace) -> int:
 
 def register_reception_retention_commands(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``reception-retention`` and its subcommands to ``juki``'s subparsers."""
-    ret: argparse.ArgumentParser = subparsers.add_parser(
-        "reception-retention",
-        help="総合受付の記録の保存期間経過後の消去 / purge of 総合受付 records past their keeping period (CTR-2)")
-    sub = ret.add_subparsers(dest="retention_command", required=True)
-    pl = sub.add_parser("plan", help="対象の一覧と件数 / list and count what has expired")
-    pl.add_argument("--today", type=_date, default=None, help="基準とする日 / the day to judge on (default: today)")
-    pl.add_argument("--list", action="store_true", help="対象の受付を一覧表示 / list the receptions")
-    rq = sub.add_parser("request", help="消去を申請 / request the purge of today's list")
-    rq.add_argument("--today", type=_date, default=None)
-    rq.add_argument("--reason", default="")
-    _actor(rq)
-    for name in ("approve", "execute"):
-        pa = sub.add_parser(name)
-        pa.add_argument("request_id", type=int)
-        _actor(pa)
-    sub.add_parser("list", help="申請の一覧 / the requests and their status")
-    ret.set_defaults(func=cmd_reception_retention)
-    return ret
+    return _purge_commands(
+        subparsers, "reception-retention",
+        "総合受付の記録の保存期間経過後の消去 / purge of 総合受付 records past their keeping period (CTR-2)",
+        "対象の受付を一覧表示 / list the receptions", cmd_reception_retention)

@@ -22,20 +22,19 @@ is hidden from normal work (searches, certificates: :func:`juki.domain.retention
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from juki.adapters.db.retention_tables import register_purge_active, register_purge_items, register_purges
 from juki.adapters.db.schema import person_versions, persons
-from juki.audit.log import AuditLog
-from juki.clock import jst_date, utcnow
-from juki.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem
+from juki.domain.errors import Conflict, InvalidInput, Problem
 from juki.domain.model import Status
-from juki.domain.retention import REGISTER_RETENTION_YEARS, PurgeItem, VersionFacts, purge_item, years_before
+from juki.domain.retention import REGISTER_RETENTION_YEARS, PurgeItem, VersionFacts, purge_item
+from juki.services.purging import FourEyesPurge
 
 RULE = "REG-R5/retention"
 CHUNK = 500
@@ -96,20 +95,12 @@ def _expired(conn: Connection, cutoff: dt.date, only: Iterable[str] | None = Non
     return out
 
 
-class RegisterRetention:
+class RegisterRetention(FourEyesPurge):
     """The four-eyes purge of :mod:`this module <juki.services.retention>`.  ``years`` is 150 by law;
     a smaller number is for tests and rehearsals only."""
 
-    def __init__(self, engine: Engine, *, audit: AuditLog | None = None,
-                 clock: Callable[[], dt.datetime] = utcnow, years: int = REGISTER_RETENTION_YEARS) -> None:
-        self.engine = engine
-        self.audit = audit or AuditLog(clock=clock)
-        self.clock = clock
-        self.years = years
-
-    def cutoff(self, today: dt.date | None = None) -> dt.date:
-        """The newest 異動日 that has expired on ``today`` (JST today by default)."""
-        return years_before(today or jst_date(self.clock()), self.years)
+    log, counts, rule, action = register_purges, ("person_count", "version_count"), RULE, "register.purge"
+    default_years = REGISTER_RETENTION_YEARS
 
     def plan(self, today: dt.date | None = None) -> Plan:
         cutoff = self.cutoff(today)
@@ -143,42 +134,14 @@ class RegisterRetention:
                                       "versions": plan.version_count, "removed_records": plan.whole_count})
         return Purge(rid, cutoff, plan.person_count, plan.version_count, actor, "requested")
 
-    def approve(self, request_id: int, actor: str, *, terminal: str = "") -> Purge:
-        """Approve a request: not by its requester (the refusal is logged), and only once."""
-        now = self.clock()
-        denied: Forbidden | None = None
-        with self.engine.begin() as conn:
-            req = self._request_row(conn, request_id)
-            if req.actor == actor:
-                self.audit.record(conn, user_id=actor, terminal=terminal, action="access.denied", outcome="denied",
-                                  at=now, detail={"request_id": request_id, "attempt": "register.purge.approve",
-                                                  "why": "four-eyes"})
-                denied = Forbidden(Problem("actor", "SEC-3/four-eyes",
-                                           "消去を申請した本人は承認できません。別の職員が承認してください。",
-                                           "The requester cannot approve their own purge; another user must approve it."))
-            elif self._step(conn, request_id, "approve") is not None:
-                raise Conflict(Problem("request_id", RULE, f"消去申請 {request_id} は承認済みです。",
-                                       f"Purge request {request_id} is already approved."))
-            else:
-                self._add_step(conn, req, "approve", actor, terminal, now)
-                self.audit.record(conn, user_id=actor, terminal=terminal, action="register.purge.approve", at=now,
-                                  detail={"request_id": request_id, "persons": int(req.person_count),
-                                          "versions": int(req.version_count)})
-        if denied is not None:
-            raise denied  # after the commit: the denial itself is in the log
-        return self._purge(req, "approved")
+    def _approve_detail(self, req: Any) -> dict[str, Any]:
+        return {"persons": int(req.person_count), "versions": int(req.version_count)}
 
     def execute(self, request_id: int, actor: str, *, terminal: str = "") -> Purge:
         """Delete what the approved list names (see the module docstring), in one transaction."""
         now = self.clock()
         with self.engine.begin() as conn:
-            req = self._request_row(conn, request_id)
-            if self._step(conn, request_id, "approve") is None:
-                raise Forbidden(Problem("request_id", "SEC-3/four-eyes", f"消去申請 {request_id} はまだ承認されていません。",
-                                        f"Purge request {request_id} has not been approved."))
-            if self._step(conn, request_id, "execute") is not None:
-                raise Conflict(Problem("request_id", RULE, f"消去申請 {request_id} は実行済みです。",
-                                       f"Purge request {request_id} was already executed."))
+            req = self._executable(conn, request_id)
             listed = {r.person_id: r for r in conn.execute(
                 sa.select(register_purge_items).where(register_purge_items.c.request_id == request_id))}
             now_expired = {i.person_id: i for i in _expired(conn, req.cutoff, listed)}
@@ -210,42 +173,7 @@ class RegisterRetention:
                                       "persons": len(listed), "versions": deleted, "removed_records": len(whole)})
         return Purge(request_id, req.cutoff, len(listed), deleted, req.actor, "executed")
 
-    def requests(self) -> list[Purge]:
-        """Every request with its status, newest first."""
-        p = register_purges.c
-        with self.engine.connect() as conn:
-            steps: dict[int, set[str]] = {}
-            for r in conn.execute(sa.select(p.request_id, p.step).where(p.request_id.is_not(None))):
-                steps.setdefault(int(r.request_id), set()).add(r.step)
-            rows = conn.execute(sa.select(register_purges).where(p.step == "request").order_by(p.id.desc())).all()
-        out = []
-        for r in rows:
-            s = steps.get(int(r.id), set())
-            out.append(self._purge(r, "executed" if "execute" in s else "approved" if "approve" in s else "requested"))
-        return out
-
     # -- helpers ------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _purge(row: Any, status: str) -> Purge:
+    def _purge(self, row: Any, status: str) -> Purge:
         return Purge(int(row.id), row.cutoff, int(row.person_count), int(row.version_count), row.actor, status)
-
-    @staticmethod
-    def _request_row(conn: Connection, request_id: int) -> Any:
-        p = register_purges.c
-        row = conn.execute(sa.select(register_purges).where(p.id == request_id, p.step == "request")).first()
-        if row is None:
-            raise NotFound(Problem("request_id", RULE, f"消去申請 {request_id} はありません。",
-                                   f"No purge request {request_id}."))
-        return row
-
-    @staticmethod
-    def _step(conn: Connection, request_id: int, step: str) -> Any:
-        p = register_purges.c
-        return conn.execute(sa.select(p.id).where(p.request_id == request_id, p.step == step)).first()
-
-    @staticmethod
-    def _add_step(conn: Connection, req: Any, step: str, actor: str, terminal: str, now: dt.datetime) -> None:
-        conn.execute(register_purges.insert().values(
-            request_id=int(req.id), step=step, cutoff=req.cutoff, person_count=req.person_count,
-            version_count=req.version_count, actor=actor, terminal=terminal, at=now, reason=""))
