@@ -65,13 +65,22 @@ class Settings:
     (CTR-2, ``juki reception-retention``).  A local decision (the seeds give no period); default 5 years."""
 
 
-def _years(name: str, default: int) -> int:
+def env_int(name: str, default: int, *, low: int, high: int | None = None, unit: str) -> int:
+    """A whole-number setting from the environment variable ``name``: ``default`` when unset or blank;
+    anything else that is not a whole number ``low``..``high`` (``unit``: years, days, seconds) is refused
+    with a ValueError naming the variable and the bounds."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{name} must be a whole number of years (at least 1), not {raw!r}")
-    return int(raw)
+    value = int(raw) if raw.lstrip("-").isdigit() else None
+    if value is None or value < low or (high is not None and value > high):
+        bounds = f"{low}..{high}" if high is not None else f"at least {low}"
+        raise ValueError(f"{name} must be a whole number of {unit} ({bounds}), not {raw!r}")
+    return value
+
+
+def _years(name: str, default: int) -> int:
+    return env_int(name, default, low=1, unit="years")
 
 
 class Register:

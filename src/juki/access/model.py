@@ -82,11 +82,11 @@ class SupportMeasure:
     approved_by: str = ""
 
     def active_on(self, day: dt.date) -> bool:
-        if day < self.valid_from:
-            return False
-        if self.valid_to is not None and day > self.valid_to:
-            return False
-        return not (self.ended_on is not None and day >= self.ended_on)
+        return day >= self.valid_from and not self.over_by(day)
+
+    def over_by(self, day: dt.date) -> bool:
+        """Expired or ended by ``day``: it protects no one on that day or any later one."""
+        return (self.valid_to is not None and day > self.valid_to) or (self.ended_on is not None and day >= self.ended_on)
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,6 @@ import dataclasses
 import datetime as dt
 import json
 import logging
-import os
 import secrets
 import threading
 from collections.abc import Callable, Iterable
@@ -78,6 +77,7 @@ from juki.adapters.db.schema import events
 from juki.adapters.db.store import Reads, SearchCriteria, Store
 from juki.api.common import json_body
 from juki.clock import Clock, jst_date
+from juki.config import env_int
 from juki.domain import certificate_requests as cr
 from juki.domain import wide_area as wa
 from juki.domain.certificates import HistoryLine
@@ -120,11 +120,7 @@ def answer_keep_days_setting() -> int:
     """``JUKI_WIDE_AREA_ANSWER_KEEP_DAYS``: how many days the answer itself is kept with a send record (for
     a repeated request id), 1 to 30, default 1 (:data:`juki.domain.wide_area.ANSWER_KEEP_DAYS`)."""
     low, high = wa.ANSWER_KEEP_DAYS
-    text = os.environ.get("JUKI_WIDE_AREA_ANSWER_KEEP_DAYS", "").strip()
-    days = int(text) if text else low
-    if not low <= days <= high:
-        raise ValueError(f"JUKI_WIDE_AREA_ANSWER_KEEP_DAYS must be {low}..{high} days, not {days}")
-    return days
+    return env_int("JUKI_WIDE_AREA_ANSWER_KEEP_DAYS", low, low=low, high=high, unit="days")
 
 
 class Source(Protocol):

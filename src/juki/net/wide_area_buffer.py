@@ -56,7 +56,6 @@ import dataclasses
 import datetime as dt
 import json
 import logging
-import os
 import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -75,6 +74,7 @@ from juki.adapters.db.schema import Json, Serial, UTCDateTime, events, household
 from juki.adapters.db.store import Store
 from juki.adapters.keys import Keyring
 from juki.clock import Clock, jst_date
+from juki.config import env_int
 from juki.domain.certificates import HistoryLine
 from juki.domain.changes import from_json
 from juki.domain.errors import Problem, Unavailable
@@ -162,11 +162,8 @@ buffer_journal = sa.Table(
 def max_lag_setting() -> dt.timedelta:
     """``JUKI_WIDE_AREA_BUFFER_MAX_LAG_SECONDS`` (default 300): how far ``synced_at`` may trail ``seen_at``
     for the buffer to answer."""
-    text = os.environ.get("JUKI_WIDE_AREA_BUFFER_MAX_LAG_SECONDS", "").strip()
-    seconds = int(text) if text else int(DEFAULT_MAX_LAG.total_seconds())
-    if seconds < 0:
-        raise ValueError(f"JUKI_WIDE_AREA_BUFFER_MAX_LAG_SECONDS must be 0 or more, not {seconds}")
-    return dt.timedelta(seconds=seconds)
+    return dt.timedelta(seconds=env_int("JUKI_WIDE_AREA_BUFFER_MAX_LAG_SECONDS", int(DEFAULT_MAX_LAG.total_seconds()),
+                                        low=0, unit="seconds"))
 
 
 def default_buffer_url(node_dir: Path) -> str:
@@ -199,11 +196,6 @@ def _measure(d: dict[str, Any]) -> SupportMeasure:
                           offender_name_kana=d["offender_name_kana"], offender_birth_date=day(d["offender_birth_date"]),
                           offender_person_id=d["offender_person_id"], valid_from=dt.date.fromisoformat(d["valid_from"]),
                           valid_to=day(d["valid_to"]), ended_on=day(d["ended_on"]))
-
-
-def still_relevant(m: SupportMeasure, today: dt.date) -> bool:
-    """A measure active today or later (an ended or expired one cannot refuse anything any more)."""
-    return not ((m.valid_to is not None and m.valid_to < today) or (m.ended_on is not None and m.ended_on <= today))
 
 
 @dataclass(frozen=True)
@@ -351,7 +343,7 @@ class WideAreaBuffer:
 
     def _take_measures(self, store: Store) -> int:
         today = jst_date(self.clock())
-        kept = [_measure_json(m) for m in load_measures(store.engine) if still_relevant(m, today)]
+        kept = [_measure_json(m) for m in load_measures(store.engine) if not m.over_by(today)]  # active now or later
         ct, kid = self.keyring.encrypt(json.dumps(kept, ensure_ascii=False), "wide-area-buffer:measures")
         with self.engine.begin() as conn:
             self._put_state(conn, "measures", ciphertext=ct, key_id=kid)
