@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 
@@ -103,6 +104,27 @@ def build_world(database_url: str, tmp_path: Path) -> World:
                      offender_birth_date=OFFENDER["birth_date"], registered_by="support1", approved_by="support2",
                      valid_from=dt.date(2026, 4, 1), clock=clock)
     return w
+
+
+@pytest.fixture
+def world(database_url: str, tmp_path: Path) -> Any:
+    """The register of :func:`build_world` (札幌市 with its residents, on each engine), closed afterwards; a
+    test module may define its own ``world`` instead."""
+    w = build_world(database_url, tmp_path)
+    yield w
+    w.reg.close()
+
+
+@pytest.fixture
+def chiba(tmp_path: Path) -> Any:
+    """千葉市's register (SQLite), the 交付地 of the 広域交付 tests, with its own keys and mayor."""
+    url = f"sqlite:///{tmp_path / 'chiba.db'}"
+    upgrade(url)
+    reg = Register(Settings(database_url=url, key_file=tmp_path / "chiba-keys.json", lg_code="121002",
+                            cert_key_file=tmp_path / "chiba-cert-key.pem", mayor="千葉市長　千葉　花子"),
+                   password_hasher=CHEAP_HASH)
+    yield reg
+    reg.close()
 
 
 def png(size: int = 64) -> bytes:

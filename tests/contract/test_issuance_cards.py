@@ -13,15 +13,8 @@ from juki.domain.events import ChangeKind
 from juki.issuance.cards import card_message, sign_challenge, verify_signature
 from juki.issuance.tables import resident_cards
 
-from ..issuance_support import CLERK, VIEWER, build_world
+from ..issuance_support import CLERK, VIEWER
 from ..unit.registry import chiba_address
-
-
-@pytest.fixture
-def world(database_url, tmp_path):
-    w = build_world(database_url, tmp_path)
-    yield w
-    w.reg.close()
 
 
 @pytest.mark.parametrize("algorithm", ["ed25519", "ecdsa-p256"])

@@ -12,17 +12,10 @@ from juki.domain.certificate_requests import IdentityDocument
 from juki.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from juki.domain.events import ChangeKind
 
-from ..issuance_support import CHIEF, CLERK, VIEWER, build_world, png
+from ..issuance_support import CHIEF, CLERK, VIEWER, png
 from ..unit.registry import chiba_address
 
 PHOTO = (IdentityDocument("drivers_license"),)
-
-
-@pytest.fixture
-def world(database_url, tmp_path):
-    w = build_world(database_url, tmp_path)
-    yield w
-    w.reg.close()
 
 
 def test_registration_in_person_with_photo_id_is_effective_at_once(world):

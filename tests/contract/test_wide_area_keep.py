@@ -22,16 +22,8 @@ from juki.net.wide_area import WideAreaService, answer_keep_days_setting, purge_
 from juki.net.wide_area_tables import wide_area_purge_active, wide_area_purge_runs, wide_area_sends
 
 from ..clock import Clock
-from ..issuance_support import build_world
 
 TARO = {"name": "札幌　太郎", "birth_date": "1980-05-01", "address": "北海道札幌市中央区北一条西1丁目1番1号"}
-
-
-@pytest.fixture
-def world(database_url, tmp_path):
-    w = build_world(database_url, tmp_path)
-    yield w
-    w.reg.close()
 
 
 def ask(world, svc: WideAreaService, request_id: str) -> WideAreaAnswer:

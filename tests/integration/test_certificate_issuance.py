@@ -21,18 +21,11 @@ from juki.issuance import proof
 from juki.issuance.proof import Envelope, pdf_text
 from juki.issuance.service import new_request_token
 
-from ..issuance_support import CHIEF, CLERK, NUMBER, OFFENDER, build_world, png
+from ..issuance_support import CHIEF, CLERK, NUMBER, OFFENDER, png
 from ..unit.registry import chiba_address
 
 LICENSE = [{"kind": "drivers_license"}]
 ADDRESS = "北海道札幌市中央区北一条西1丁目1番1号"
-
-
-@pytest.fixture
-def world(database_url, tmp_path):
-    w = build_world(database_url, tmp_path)
-    yield w
-    w.reg.close()
 
 
 def family(world) -> list[str]:

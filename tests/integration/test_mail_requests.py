@@ -21,18 +21,11 @@ from juki.issuance.proof import Envelope, normalise, page_texts, pdf_text
 from juki.issuance.service import new_request_token
 from juki.issuance.tables import COPY_KEEP_DAYS
 
-from ..issuance_support import CHIEF, CLERK, CLERK2, NUMBER, build_world
+from ..issuance_support import CHIEF, CLERK, CLERK2, NUMBER
 
 ADDRESS = "北海道札幌市中央区北一条西1丁目1番1号"
 SABURO_ADDRESS = "北海道札幌市中央区南二条東2丁目2番2号"
 POSTAL_ORDER = Fee("postal_order", 300)
-
-
-@pytest.fixture
-def world(database_url, tmp_path):
-    w = build_world(database_url, tmp_path)
-    yield w
-    w.reg.close()
 
 
 def letter(world, who: str, subjects: list[str] | None = None, **fields: Any):

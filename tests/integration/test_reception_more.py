@@ -32,7 +32,7 @@ from juki.domain.life_events import (
 )
 from juki.services.reception_retention import ReceptionRetention
 
-from ..issuance_support import CLERK, CLERK2, NUMBER, build_world
+from ..issuance_support import CLERK, CLERK2, NUMBER
 
 TABLES = ("receptions", "reception_persons", "reception_steps", "reception_updates", "reception_handoffs",
           "reception_handoff_acks")
@@ -46,13 +46,6 @@ def liaison(user: str, section: str) -> Principal:
 
 KOKUHO = liaison("kokuho-system", INSURANCE_SECTION)
 KODOMO = liaison("kodomo-system", CHILD_SECTION)
-
-
-@pytest.fixture
-def world(database_url, tmp_path):
-    w = build_world(database_url, tmp_path)
-    yield w
-    w.reg.close()
 
 
 def step_of(r: Any, code: str) -> Any:

@@ -26,18 +26,11 @@ from juki.domain.life_events import CHECKLISTS, LifeEvent, Opening, StepStatus
 from juki.issuance.proof import normalise, pdf_text
 from juki.services.changes import Actor
 
-from ..issuance_support import CHIEF, CLERK, CLERK2, NUMBER, VIEWER, build_world, png, principal
+from ..issuance_support import CHIEF, CLERK, CLERK2, NUMBER, VIEWER, png, principal
 from ..unit.registry import address, chiba_address, person
 
 BANGO = principal("bango", "number_use_clerk")
 SUPPORT = principal("support", "support_officer")
-
-
-@pytest.fixture
-def world(database_url, tmp_path):
-    w = build_world(database_url, tmp_path)
-    yield w
-    w.reg.close()
 
 
 def step_of(r: Any, code: str) -> Any:

@@ -20,7 +20,6 @@ import pytest
 import sqlalchemy as sa
 
 from juki.access.support import register_measure
-from juki.adapters.db.migrate import upgrade
 from juki.adapters.pdf.verify import verify_pdf
 from juki.config import Register, Settings
 from juki.domain.errors import Conflict, JukiError, RuleViolation, Unavailable
@@ -32,19 +31,12 @@ from juki.net.wide_area_buffer import WideAreaBuffer, buffer_households, buffer_
 from juki.net.wide_area_tables import wide_area_buffer_intake, wide_area_sends
 
 from ..conftest import _create_pg_database
-from ..issuance_support import CHEAP_HASH, CLERK, NUMBER, build_world
+from ..issuance_support import CHEAP_HASH, CLERK, NUMBER
 from ..unit.registry import address
 
 ADDRESS = "北海道札幌市中央区北一条西1丁目1番1号"
 TARO = {"name": "札幌　太郎", "birth_date": "1980-05-01", "address": ADDRESS}
 HONSEKI = "北海道札幌市中央区北一条西二丁目"
-
-
-@pytest.fixture
-def world(database_url, tmp_path):
-    w = build_world(database_url, tmp_path)
-    yield w
-    w.reg.close()
 
 
 @pytest.fixture
@@ -76,17 +68,6 @@ def offline(world, database_url, tmp_path):
     reg.clock = world.clock
     yield reg
     reg.engine.dispose()
-
-
-@pytest.fixture
-def chiba(tmp_path):
-    url = f"sqlite:///{tmp_path / 'chiba.db'}"
-    upgrade(url)
-    reg = Register(Settings(database_url=url, key_file=tmp_path / "chiba-keys.json", lg_code="121002",
-                            cert_key_file=tmp_path / "chiba-cert-key.pem", mayor="千葉市長　千葉　花子"),
-                   password_hasher=CHEAP_HASH)
-    yield reg
-    reg.close()
 
 
 def service(world: Any, reg: Register, buffer: WideAreaBuffer | None) -> WideAreaService:

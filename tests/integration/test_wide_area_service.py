@@ -11,9 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from juki.adapters.db.migrate import upgrade
 from juki.adapters.pdf.verify import verify_pdf
-from juki.config import Register, Settings
 from juki.domain.errors import Conflict, JukiError, NotFound, RuleViolation
 from juki.domain.events import ChangeKind
 from juki.domain.wide_area import WideAreaAnswer, WideAreaRequest
@@ -21,29 +19,11 @@ from juki.issuance.proof import normalise, pdf_text
 from juki.net.wide_area import WideAreaService
 from juki.net.wide_area_tables import wide_area_sends
 
-from ..issuance_support import CHEAP_HASH, CLERK, NUMBER, build_world, principal
+from ..issuance_support import CLERK, NUMBER, principal
 from ..unit.registry import address, chiba_address, person
 
 ADDRESS = "北海道札幌市中央区北一条西1丁目1番1号"
 TARO = {"name": "札幌　太郎", "birth_date": "1980-05-01", "address": ADDRESS}
-
-
-@pytest.fixture
-def world(database_url, tmp_path):
-    w = build_world(database_url, tmp_path)
-    yield w
-    w.reg.close()
-
-
-@pytest.fixture
-def chiba(tmp_path):
-    url = f"sqlite:///{tmp_path / 'chiba.db'}"
-    upgrade(url)
-    reg = Register(Settings(database_url=url, key_file=tmp_path / "chiba-keys.json", lg_code="121002",
-                            cert_key_file=tmp_path / "chiba-cert-key.pem", mayor="千葉市長　千葉　花子"),
-                   password_hasher=CHEAP_HASH)
-    yield reg
-    reg.close()
 
 
 def residence_of(world: Any) -> Any:
