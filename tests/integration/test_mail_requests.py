@@ -289,6 +289,10 @@ def test_copies_are_deleted_a_week_after_they_were_stored_by_a_logged_purge(worl
     assert early not in stored() and len(stored()) == 3
     assert [r["actor"] for r in rows(world, "certificate_copy_purges")] == ["system:juki", "operator"]
     assert world.reg.issuance.purge_copies(actor="operator") == 0
+    world.clock.advance(days=COPY_KEEP_DAYS - 1, hours=2)  # the third has expired, the last purge is days old: issuing purges
+    issue()
+    assert third not in stored()
+    assert [r["actor"] for r in rows(world, "certificate_copy_purges")] == ["system:juki", "operator", "system:juki"]
 
 
 def test_the_cli_purges_expired_copies(world, database_url, tmp_path, monkeypatch, capsys):

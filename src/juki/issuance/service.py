@@ -731,7 +731,7 @@ class IssuanceService:
         try:
             with read_only(self.engine.connect()) as conn:
                 last = conn.execute(sa.select(sa.func.max(certificate_copy_purges.c.at))).scalar()
-            if last is not None and now - last.replace(tzinfo=last.tzinfo or dt.UTC) < dt.timedelta(days=1):
+            if last is not None and now - last < dt.timedelta(days=1):  # UTCDateTime: always aware
                 return
             self.purge_copies()
         except Exception:
