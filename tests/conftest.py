@@ -21,8 +21,6 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 
-from .issuance_support import chiba, world  # noqa: F401  (the issuance tests' registers: 札幌市, 千葉市)
-
 PG_URL_ENV = "JUKI_TEST_PG_URL"
 REQUIRE_PG_ENV = "JUKI_REQUIRE_PG"
 TEST_DB_PREFIX = "juki_t_"

@@ -10,6 +10,7 @@ import pytest
 from juki.adapters.db.store import Store
 
 from ..clock import Clock
+from ..issuance_support import world  # noqa: F401  (the issuance tests' 札幌市)
 from .test_store_support import Clock as start_clock
 from .test_store_support import make_store
 
